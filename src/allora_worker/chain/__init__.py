@@ -1,0 +1,1 @@
+"""Wallet, chain queries, the transaction lifecycle and chain error classes."""

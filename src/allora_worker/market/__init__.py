@@ -1,0 +1,1 @@
+"""Hourly candles: sources, local cache, checks."""

@@ -1,0 +1,1 @@
+"""Features, training, backtests, safe model bundles and evaluation."""
