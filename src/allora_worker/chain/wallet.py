@@ -1,0 +1,167 @@
+"""The worker's key: BIP39 mnemonic → secp256k1 key at m/44'/118'/0'/0/0 → `allo` address.
+
+The private key never leaves this object: no attribute prints it, and `repr` shows the address
+only. The mnemonic and private key are registered with the redaction filter on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import coincurve
+import coincurve.ecdsa
+from bip_utils import (
+    Bech32Decoder,
+    Bech32Encoder,
+    Bip32Slip10Secp256k1,
+    Bip39MnemonicValidator,
+    Bip39SeedGenerator,
+)
+
+from allora_worker.secrets import register_secret
+
+HD_PATH = "m/44'/118'/0'/0/0"
+BECH32_PREFIX = "allo"
+
+
+class WalletError(ValueError):
+    """A wallet input is unusable; the message says which and what to do, never the secret."""
+
+
+def address_from_pubkey(pubkey: bytes, prefix: str = BECH32_PREFIX) -> str:
+    """Cosmos address: bech32(prefix, ripemd160(sha256(compressed pubkey)))."""
+    digest = hashlib.new("ripemd160", hashlib.sha256(pubkey).digest()).digest()
+    return Bech32Encoder.Encode(prefix, digest)
+
+
+def is_valid_address(address: str, prefix: str = BECH32_PREFIX) -> bool:
+    try:
+        return len(Bech32Decoder.Decode(prefix, address)) == 20
+    except Exception:
+        return False
+
+
+def normalize_mnemonic(mnemonic: str) -> str:
+    return " ".join(mnemonic.strip().lower().split())
+
+
+def check_mnemonic(mnemonic: str) -> str | None:
+    """None when the mnemonic is a valid BIP39 phrase, else a plain-words problem (no words echoed)."""
+    words = normalize_mnemonic(mnemonic).split()
+    if len(words) not in (12, 15, 18, 21, 24):
+        return f"mnemonic has {len(words)} words; a BIP39 mnemonic has 12, 15, 18, 21 or 24"
+    try:
+        if not Bip39MnemonicValidator().IsValid(" ".join(words)):
+            return "mnemonic fails its BIP39 checksum (a word is wrong or out of order)"
+    except Exception:
+        return "mnemonic has a word that is not in the BIP39 English word list"
+    return None
+
+
+def check_private_file(path: Path) -> str | None:
+    """None when `path` is a regular file readable by its owner only (0600 or stricter)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return f"key file {path} does not exist"
+    except PermissionError:
+        return f"key file {path} cannot be read by this user"
+    if not stat.S_ISREG(info.st_mode):
+        return f"key file {path} is not a regular file"
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (
+            f"key file {path} is readable by group/others (mode {stat.S_IMODE(info.st_mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
+    return None
+
+
+def read_mnemonic_file(path: Path) -> str:
+    problem = check_private_file(path)
+    if problem:
+        raise WalletError(problem)
+    text = path.read_text(encoding="utf-8")
+    register_secret(text.strip())
+    register_secret(normalize_mnemonic(text))
+    return text
+
+
+@dataclass(frozen=True)
+class Wallet:
+    """A secp256k1 signing key with its compressed public key and `allo` address."""
+
+    address: str
+    public_key: bytes
+    _key: coincurve.PrivateKey = field(repr=False, compare=False)
+
+    @classmethod
+    def from_mnemonic(cls, mnemonic: str, prefix: str = BECH32_PREFIX) -> Wallet:
+        phrase = normalize_mnemonic(mnemonic)
+        register_secret(mnemonic.strip())
+        register_secret(phrase)
+        problem = check_mnemonic(phrase)
+        if problem:
+            raise WalletError(problem)
+        seed = Bip39SeedGenerator(phrase).Generate()
+        node = Bip32Slip10Secp256k1.FromSeed(seed).DerivePath(HD_PATH)
+        return cls.from_private_key(node.PrivateKey().Raw().ToBytes(), prefix)
+
+    @classmethod
+    def from_private_key(cls, key: bytes, prefix: str = BECH32_PREFIX) -> Wallet:
+        register_secret(key.hex())
+        private = coincurve.PrivateKey(key)
+        public = private.public_key.format(compressed=True)
+        return cls(address=address_from_pubkey(public, prefix), public_key=public, _key=private)
+
+    @property
+    def public_key_hex(self) -> str:
+        return self.public_key.hex()
+
+    def sign(self, message: bytes) -> bytes:
+        """64-byte compact (r||s, low-s) signature over sha256(message), as Cosmos verifies it."""
+        der = self._key.sign(message, hasher=_sha256)
+        return coincurve.ecdsa.serialize_compact(coincurve.ecdsa.der_to_cdata(der))
+
+    def __repr__(self) -> str:
+        return f"Wallet(address={self.address!r})"
+
+
+def _sha256(message: bytes) -> bytes:
+    return hashlib.sha256(message).digest()
+
+
+def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Check a 64-byte compact signature over sha256(message)."""
+    if len(signature) != 64:
+        return False
+    try:
+        der = coincurve.ecdsa.cdata_to_der(coincurve.ecdsa.deserialize_compact(signature))
+        return coincurve.PublicKey(public_key).verify(der, message, hasher=_sha256)
+    except Exception:
+        return False
+
+
+def load_wallet(
+    mnemonic: str | None,
+    mnemonic_file: Path | None,
+    expected_address: str | None = None,
+    prefix: str = BECH32_PREFIX,
+) -> Wallet:
+    """The wallet from a mnemonic file (preferred) or a mnemonic, checked against the expected address."""
+    if mnemonic_file is not None:
+        phrase = read_mnemonic_file(Path(os.path.expanduser(str(mnemonic_file))))
+    elif mnemonic:
+        phrase = mnemonic
+    else:
+        raise WalletError("no wallet configured: set MNEMONIC_FILE (a 0600 file) or MNEMONIC")
+    wallet = Wallet.from_mnemonic(phrase, prefix)
+    if expected_address and expected_address != wallet.address:
+        raise WalletError(
+            f"ALLORA_WALLET_ADDR is {expected_address} but the mnemonic derives {wallet.address}; "
+            "fix one of them"
+        )
+    return wallet
