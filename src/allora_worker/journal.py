@@ -1,0 +1,521 @@
+"""The durable ledger of every submission, and the one-instance-per-wallet lock.
+
+One row per (topic, nonce) holds the current state of that window's submission; an append-only
+`events` table keeps every transition (the audit trail of each attempt). Every write is its own
+committed transaction on a WAL database with `synchronous=FULL`, so when a `mark_*` call returns
+the state is on disk: the caller may then perform the next external effect (sign, broadcast,
+confirm). A crash between two effects therefore always leaves the last completed step on disk.
+
+States and their meaning:
+
+    claimed    the worker owns this window; nothing has left the process yet
+    signed     a tx is signed (hash and raw bytes stored); it may or may not have been broadcast
+    broadcast  the node accepted the tx into its mempool (CheckTx code 0)
+    confirmed  the chain holds our inference for this nonce (terminal)
+    rejected   the last attempt failed; the nonce may be retried while its window is open
+    missed     the window closed without our inference (terminal)
+
+`signed` and `broadcast` are in flight: after a restart they must be reconciled with the chain
+(`allora_worker.chain.reconcile`) before anything is re-signed, so a second tx for the same nonce is
+never sent while the first may still land.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from allora_worker.secrets import redact
+
+CLAIMED = "claimed"
+SIGNED = "signed"
+BROADCAST = "broadcast"
+CONFIRMED = "confirmed"
+REJECTED = "rejected"
+MISSED = "missed"
+
+STATES = (CLAIMED, SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED)
+TERMINAL = frozenset({CONFIRMED, MISSED})
+IN_FLIGHT = frozenset({SIGNED, BROADCAST})
+
+# Allowed transitions. `signed -> signed` is a re-sign (new sequence/fee) after a CheckTx rejection
+# that never entered the mempool; `broadcast -> signed` likewise when reconcile proved the earlier
+# tx is gone for good. `rejected -> claimed` is a retry of a still-open window.
+_ALLOWED: dict[str | None, frozenset[str]] = {
+    None: frozenset({CLAIMED, MISSED}),
+    CLAIMED: frozenset({CLAIMED, SIGNED, REJECTED, MISSED, CONFIRMED}),
+    SIGNED: frozenset({SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED}),
+    BROADCAST: frozenset({SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED}),
+    REJECTED: frozenset({CLAIMED, REJECTED, MISSED, CONFIRMED}),
+    CONFIRMED: frozenset(),
+    MISSED: frozenset(),
+}
+
+# Error text is capped so a node that returns a megabyte of log cannot bloat the ledger.
+_MAX_ERROR_CHARS = 2000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    topic_id     INTEGER NOT NULL,
+    nonce        INTEGER NOT NULL,
+    state        TEXT    NOT NULL,
+    value        TEXT,
+    model_hash   TEXT,
+    data_window  TEXT,
+    txhash       TEXT,
+    tx_bytes     BLOB,
+    sequence     INTEGER,
+    chain_code   INTEGER,
+    codespace    TEXT,
+    height       INTEGER,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,
+    created_at   REAL    NOT NULL,
+    updated_at   REAL    NOT NULL,
+    PRIMARY KEY (topic_id, nonce)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic_id    INTEGER NOT NULL,
+    nonce       INTEGER NOT NULL,
+    from_state  TEXT,
+    to_state    TEXT    NOT NULL,
+    txhash      TEXT,
+    chain_code  INTEGER,
+    detail      TEXT,
+    at          REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS submissions_state ON submissions(state);
+CREATE INDEX IF NOT EXISTS events_key ON events(topic_id, nonce);
+"""
+
+
+class JournalError(RuntimeError):
+    """A journal operation that would break an invariant (bad transition, in-flight reclaim)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One (topic, nonce) row as stored."""
+
+    topic_id: int
+    nonce: int
+    state: str
+    value: str | None
+    model_hash: str | None
+    data_window: str | None
+    txhash: str | None
+    tx_bytes: bytes | None
+    sequence: int | None
+    chain_code: int | None
+    codespace: str | None
+    height: int | None
+    attempts: int
+    error: str | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def in_flight(self) -> bool:
+        return self.state in IN_FLIGHT
+
+
+@dataclass(frozen=True)
+class Event:
+    topic_id: int
+    nonce: int
+    from_state: str | None
+    to_state: str
+    txhash: str | None
+    chain_code: int | None
+    detail: str | None
+    at: float
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return redact(str(text))[:_MAX_ERROR_CHARS]
+
+
+class Journal:
+    """SQLite ledger. Thread-safe; every mutating call is committed and fsync'd when it returns."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        self._lock = threading.Lock()
+        # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves so each step is one
+        # transaction and nothing is left open between steps.
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise JournalError(f"journal {self.path}: cannot enable WAL (got {mode}); use a local disk")
+        # FULL: the WAL is fsync'd at every commit, so a committed state survives power loss.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        if created:
+            _fsync_dir(self.path.parent)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, topic_id: int, nonce: int) -> Entry | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce)
+            ).fetchone()
+        return _entry(row) if row else None
+
+    def entries(self, topic_id: int | None = None, states: tuple[str, ...] | None = None) -> list[Entry]:
+        sql = "SELECT * FROM submissions"
+        where: list[str] = []
+        args: list[Any] = []
+        if topic_id is not None:
+            where.append("topic_id=?")
+            args.append(topic_id)
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args.extend(states)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY topic_id, nonce"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [_entry(r) for r in rows]
+
+    def in_flight(self) -> list[Entry]:
+        """Entries left `signed` or `broadcast`: reconcile them with the chain before re-signing."""
+        return self.entries(states=tuple(sorted(IN_FLIGHT)))
+
+    def events(self, topic_id: int, nonce: int) -> list[Event]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM events WHERE topic_id=? AND nonce=? ORDER BY id", (topic_id, nonce)
+            ).fetchall()
+        return [
+            Event(r["topic_id"], r["nonce"], r["from_state"], r["to_state"], r["txhash"],
+                  r["chain_code"], r["detail"], r["at"])
+            for r in rows
+        ]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def claim(
+        self,
+        topic_id: int,
+        nonce: int,
+        *,
+        value: str | None = None,
+        model_hash: str | None = None,
+        data_window: str | None = None,
+    ) -> Entry | None:
+        """Take ownership of (topic, nonce) before any work for it.
+
+        Returns the claimed entry, or None when the nonce is already done (confirmed or missed).
+        A `claimed` or `rejected` row is re-claimed (attempts + 1). An in-flight row raises
+        `JournalError`: its tx may still land, so it must be reconciled first.
+        """
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO submissions (topic_id, nonce, state, value, model_hash, data_window,"
+                    " attempts, created_at, updated_at) VALUES (?,?,?,?,?,?,1,?,?)",
+                    (topic_id, nonce, CLAIMED, value, model_hash, data_window, now, now),
+                )
+                self._event(db, topic_id, nonce, None, CLAIMED, None, None, None, now)
+            else:
+                state = row["state"]
+                if state in TERMINAL:
+                    return None
+                if state in IN_FLIGHT:
+                    raise JournalError(
+                        f"topic {topic_id} nonce {nonce} is {state} (tx {row['txhash']}); "
+                        "reconcile it with the chain before claiming again"
+                    )
+                db.execute(
+                    "UPDATE submissions SET state=?, attempts=attempts+1, updated_at=?,"
+                    " value=COALESCE(?, value), model_hash=COALESCE(?, model_hash),"
+                    " data_window=COALESCE(?, data_window) WHERE topic_id=? AND nonce=?",
+                    (CLAIMED, now, value, model_hash, data_window, topic_id, nonce),
+                )
+                self._event(db, topic_id, nonce, state, CLAIMED, None, None, "re-claim", now)
+            row = db.execute(
+                "SELECT * FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce)
+            ).fetchone()
+        return _entry(row)
+
+    def record_prediction(
+        self,
+        topic_id: int,
+        nonce: int,
+        *,
+        value: str,
+        model_hash: str | None = None,
+        data_window: str | None = None,
+    ) -> Entry:
+        """Store the prediction (canonical value string, model hash, data window) of a claimed entry."""
+        with self._tx() as db:
+            row = self._require(db, topic_id, nonce)
+            if row["state"] != CLAIMED:
+                raise JournalError(
+                    f"topic {topic_id} nonce {nonce}: prediction recorded in state {row['state']}"
+                )
+            db.execute(
+                "UPDATE submissions SET value=?, model_hash=COALESCE(?, model_hash),"
+                " data_window=COALESCE(?, data_window), updated_at=? WHERE topic_id=? AND nonce=?",
+                (value, model_hash, data_window, time.time(), topic_id, nonce),
+            )
+        return self._must_get(topic_id, nonce)
+
+    def mark_signed(
+        self, topic_id: int, nonce: int, *, txhash: str, tx_bytes: bytes, sequence: int,
+        value: str | None = None,
+    ) -> Entry:
+        """The tx is signed; its hash and bytes are stored so a restart can find or re-send it."""
+        return self._transition(
+            topic_id, nonce, SIGNED, txhash=txhash, tx_bytes=tx_bytes, sequence=sequence,
+            value=value, chain_code=None, codespace=None, error=None,
+        )
+
+    def mark_broadcast(self, topic_id: int, nonce: int, *, txhash: str) -> Entry:
+        """The node accepted the tx (CheckTx code 0)."""
+        return self._transition(topic_id, nonce, BROADCAST, txhash=txhash, chain_code=0)
+
+    def mark_confirmed(
+        self, topic_id: int, nonce: int, *, txhash: str | None = None, height: int | None = None,
+        chain_code: int | None = 0, detail: str | None = None,
+    ) -> Entry:
+        """The chain holds our inference for this nonce (included, or 'already submitted')."""
+        fields: dict[str, Any] = {"height": height, "chain_code": chain_code}
+        if txhash is not None:
+            fields["txhash"] = txhash
+        return self._transition(topic_id, nonce, CONFIRMED, detail=detail, **fields)
+
+    def mark_rejected(
+        self, topic_id: int, nonce: int, *, error: str, chain_code: int | None = None,
+        codespace: str | None = None,
+    ) -> Entry:
+        """The attempt failed; the nonce stays retryable while its window is open."""
+        return self._transition(
+            topic_id, nonce, REJECTED, error=error, chain_code=chain_code, codespace=codespace,
+            detail=error,
+        )
+
+    def mark_missed(
+        self, topic_id: int, nonce: int, *, reason: str, chain_code: int | None = None
+    ) -> Entry:
+        """The window closed without our inference. Creates the row if the nonce was never claimed."""
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT state FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO submissions (topic_id, nonce, state, attempts, error, chain_code,"
+                    " created_at, updated_at) VALUES (?,?,?,0,?,?,?,?)",
+                    (topic_id, nonce, MISSED, _clean(reason), chain_code, now, now),
+                )
+                self._event(db, topic_id, nonce, None, MISSED, None, chain_code, _clean(reason), now)
+        if row is None:
+            return self._must_get(topic_id, nonce)
+        return self._transition(topic_id, nonce, MISSED, error=reason, chain_code=chain_code, detail=reason)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _transition(self, topic_id: int, nonce: int, to: str, *, detail: str | None = None,
+                    **fields: Any) -> Entry:
+        now = time.time()
+        if "error" in fields:
+            fields["error"] = _clean(fields["error"])
+        with self._tx() as db:
+            row = self._require(db, topic_id, nonce)
+            frm = row["state"]
+            if to not in _ALLOWED[frm]:
+                raise JournalError(f"topic {topic_id} nonce {nonce}: {frm} -> {to} is not allowed")
+            sets = {k: v for k, v in fields.items() if not (k == "value" and v is None)}
+            sets["state"] = to
+            sets["updated_at"] = now
+            cols = ", ".join(f"{k}=?" for k in sets)
+            db.execute(
+                f"UPDATE submissions SET {cols} WHERE topic_id=? AND nonce=?",
+                (*sets.values(), topic_id, nonce),
+            )
+            self._event(db, topic_id, nonce, frm, to, fields.get("txhash", row["txhash"]),
+                        fields.get("chain_code"), _clean(detail), now)
+        return self._must_get(topic_id, nonce)
+
+    @staticmethod
+    def _require(db: sqlite3.Connection, topic_id: int, nonce: int) -> sqlite3.Row:
+        row = db.execute(
+            "SELECT * FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce)
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"topic {topic_id} nonce {nonce} was never claimed")
+        return row
+
+    @staticmethod
+    def _event(db: sqlite3.Connection, topic_id: int, nonce: int, frm: str | None, to: str,
+               txhash: str | None, code: int | None, detail: str | None, at: float) -> None:
+        db.execute(
+            "INSERT INTO events (topic_id, nonce, from_state, to_state, txhash, chain_code, detail, at)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (topic_id, nonce, frm, to, txhash, code, detail, at),
+        )
+
+    def _must_get(self, topic_id: int, nonce: int) -> Entry:
+        entry = self.get(topic_id, nonce)
+        assert entry is not None
+        return entry
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    return Entry(
+        topic_id=row["topic_id"], nonce=row["nonce"], state=row["state"], value=row["value"],
+        model_hash=row["model_hash"], data_window=row["data_window"], txhash=row["txhash"],
+        tx_bytes=bytes(row["tx_bytes"]) if row["tx_bytes"] is not None else None,
+        sequence=row["sequence"], chain_code=row["chain_code"], codespace=row["codespace"],
+        height=row["height"], attempts=row["attempts"], error=row["error"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    # A new file's directory entry is only durable once the directory itself is fsync'd.
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- single instance ---------------------------------------------------------------------------
+
+
+class InstanceLockedError(RuntimeError):
+    """Another process holds the wallet's lock; the message names it (pid, start time)."""
+
+    def __init__(self, path: Path, holder: dict[str, Any]) -> None:
+        self.path = path
+        self.holder = holder
+        pid = holder.get("pid", "?")
+        started = holder.get("started_at")
+        when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)) if started else "unknown time"
+        host = holder.get("host", "?")
+        super().__init__(
+            f"another worker for this wallet is running: pid {pid} on {host}, started {when} "
+            f"(lock {path}). Stop it first; two workers on one wallet would race on the account "
+            "sequence and could double-submit."
+        )
+
+
+class InstanceLock:
+    """One running worker per wallet: `flock` on `<state_dir>/worker-<address>.lock`.
+
+    The kernel drops the lock when the holder dies (even by SIGKILL), so there is never a stale
+    lock to clean up by hand; the file's content (pid, start time) only names the holder.
+    """
+
+    def __init__(self, state_dir: str | os.PathLike[str], address: str) -> None:
+        self.path = Path(state_dir) / f"worker-{address}.lock"
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> InstanceLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(self.path), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise InstanceLockedError(self.path, holder) from None
+        info = {"pid": os.getpid(), "started_at": time.time(), "host": socket.gethostname()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        # Clear the content first so a reader never sees a released lock's pid as the holder.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def holder(self) -> dict[str, Any]:
+        """The recorded holder of the lock file (may be stale if nobody holds the lock)."""
+        try:
+            fd = os.open(str(self.path), os.O_RDONLY)
+        except FileNotFoundError:
+            return {}
+        try:
+            return _read_holder(fd)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> InstanceLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    try:
+        data = os.pread(fd, 4096, 0)
+        parsed = json.loads(data.decode() or "{}")
+        return parsed if isinstance(parsed, dict) else {}
+    except (OSError, ValueError):
+        return {}

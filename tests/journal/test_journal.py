@@ -1,0 +1,184 @@
+"""Journal: state transitions, durability across a SIGKILL, redaction, and the instance lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from allora_worker import journal as jmod
+from allora_worker.journal import (
+    BROADCAST,
+    CLAIMED,
+    CONFIRMED,
+    MISSED,
+    REJECTED,
+    SIGNED,
+    InstanceLock,
+    InstanceLockedError,
+    Journal,
+    JournalError,
+)
+from allora_worker.secrets import clear_for_tests, register_secret
+
+
+@pytest.fixture()
+def journal(tmp_path: Path):
+    j = Journal(tmp_path / "journal.sqlite")
+    yield j
+    j.close()
+
+
+def test_happy_path_records_every_step(journal: Journal) -> None:
+    e = journal.claim(67, 1000, model_hash="abc", data_window="2025-01-01/2025-01-08")
+    assert e is not None and e.state == CLAIMED and e.attempts == 1
+    journal.record_prediction(67, 1000, value="0.0123")
+    journal.mark_signed(67, 1000, txhash="AA" * 32, tx_bytes=b"\x01\x02", sequence=5)
+    journal.mark_broadcast(67, 1000, txhash="AA" * 32)
+    done = journal.mark_confirmed(67, 1000, txhash="AA" * 32, height=1003)
+    assert done.state == CONFIRMED and done.height == 1003 and done.value == "0.0123"
+    assert done.tx_bytes == b"\x01\x02" and done.sequence == 5 and done.model_hash == "abc"
+    assert [ev.to_state for ev in journal.events(67, 1000)] == [CLAIMED, SIGNED, BROADCAST, CONFIRMED]
+    # Terminal: a second claim of the same nonce is refused (at most one accepted submission).
+    assert journal.claim(67, 1000) is None
+
+
+def test_illegal_transitions_are_refused(journal: Journal) -> None:
+    with pytest.raises(JournalError):
+        journal.mark_signed(1, 1, txhash="X", tx_bytes=b"", sequence=0)  # never claimed
+    journal.claim(1, 1)
+    with pytest.raises(JournalError):
+        journal.mark_broadcast(1, 1, txhash="X")  # claimed -> broadcast skips signing
+    journal.mark_missed(1, 1, reason="window closed")
+    with pytest.raises(JournalError):
+        journal.mark_signed(1, 1, txhash="X", tx_bytes=b"", sequence=0)
+    assert journal.get(1, 1).state == MISSED  # type: ignore[union-attr]
+
+
+def test_in_flight_entries_block_reclaim_until_reconciled(journal: Journal) -> None:
+    journal.claim(2, 10)
+    journal.mark_signed(2, 10, txhash="BB", tx_bytes=b"x", sequence=1)
+    with pytest.raises(JournalError, match="reconcile"):
+        journal.claim(2, 10)
+    assert [e.nonce for e in journal.in_flight()] == [10]
+    journal.mark_rejected(2, 10, error="tx not found after deadline", chain_code=None)
+    again = journal.claim(2, 10)
+    assert again is not None and again.state == CLAIMED and again.attempts == 2
+    assert journal.in_flight() == []
+
+
+def test_missed_without_claim_creates_a_terminal_row(journal: Journal) -> None:
+    e = journal.mark_missed(3, 7, reason="window closed before we got to it", chain_code=75)
+    assert e.state == MISSED and e.attempts == 0 and e.chain_code == 75
+    assert journal.claim(3, 7) is None
+
+
+def test_error_text_is_redacted(journal: Journal) -> None:
+    secret = "zebra quantum lantern marble"
+    register_secret(secret)
+    try:
+        journal.claim(4, 1)
+        e = journal.mark_rejected(4, 1, error=f"boom: {secret}", chain_code=13, codespace="sdk")
+        assert secret not in (e.error or "") and "***" in (e.error or "")
+        assert all(secret not in (ev.detail or "") for ev in journal.events(4, 1))
+    finally:
+        clear_for_tests()
+    assert e.state == REJECTED
+
+
+def test_database_is_wal_and_full_sync(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+    j = Journal(path)
+    assert j._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    j.close()
+
+
+_CRASH_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from allora_worker.journal import Journal
+    j = Journal(sys.argv[1])
+    j.claim(67, 500)
+    j.mark_signed(67, 500, txhash="CC" * 32, tx_bytes=b"raw", sequence=9)
+    # No close(): the process dies right after the committed write.
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_committed_state_survives_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    proc = subprocess.run([sys.executable, "-c", _CRASH_WRITER, str(path)], timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with Journal(path) as j:
+        e = j.get(67, 500)
+        assert e is not None and e.state == SIGNED and e.txhash == "CC" * 32 and e.tx_bytes == b"raw"
+        assert [x.nonce for x in j.in_flight()] == [500]
+
+
+_LOCK_TRY = textwrap.dedent(
+    """
+    import sys
+    from allora_worker.journal import InstanceLock, InstanceLockedError
+    try:
+        InstanceLock(sys.argv[1], sys.argv[2]).acquire()
+    except InstanceLockedError as err:
+        print(err)
+        sys.exit(3)
+    print("acquired")
+    """
+)
+
+
+def test_second_process_is_refused_and_told_who_holds_the_lock(tmp_path: Path) -> None:
+    addr = "allo1r5v5srda7xfth3hn2s26txvrcrntldju4cacqx"
+    with InstanceLock(tmp_path, addr) as lock:
+        assert lock.held and lock.path.name == f"worker-{addr}.lock"
+        proc = subprocess.run(
+            [sys.executable, "-c", _LOCK_TRY, str(tmp_path), addr], capture_output=True, text=True, timeout=30
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert f"pid {os.getpid()}" in proc.stdout and "started" in proc.stdout
+    # Released: the next process gets it.
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOCK_TRY, str(tmp_path), addr], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0 and "acquired" in proc.stdout
+
+
+def test_lock_of_a_killed_holder_is_free(tmp_path: Path) -> None:
+    addr = "allo1testaddress"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from allora_worker.journal import InstanceLock;"
+         "InstanceLock(sys.argv[1], sys.argv[2]).acquire(); print('ok', flush=True); time.sleep(60)",
+         str(tmp_path), addr],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(InstanceLockedError, match=f"pid {holder.pid}"):
+            InstanceLock(tmp_path, addr).acquire()
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+        lock = InstanceLock(tmp_path, addr).acquire()
+        assert lock.holder()["pid"] == os.getpid()
+        lock.release()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def test_module_exports_states() -> None:
+    assert set(jmod.STATES) == {CLAIMED, SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED}
