@@ -6,6 +6,7 @@ only. The mnemonic and private key are registered with the redaction filter on l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -54,12 +55,23 @@ def check_mnemonic(mnemonic: str) -> str | None:
     words = normalize_mnemonic(mnemonic).split()
     if len(words) not in (12, 15, 18, 21, 24):
         return f"mnemonic has {len(words)} words; a BIP39 mnemonic has 12, 15, 18, 21 or 24"
+    wordlist = _english_words()
+    unknown = sum(1 for w in words if w not in wordlist)
+    if unknown:
+        return f"mnemonic has {unknown} word(s) that are not in the BIP39 English word list"
     try:
         if not Bip39MnemonicValidator().IsValid(" ".join(words)):
             return "mnemonic fails its BIP39 checksum (a word is wrong or out of order)"
     except Exception:
         return "mnemonic has a word that is not in the BIP39 English word list"
     return None
+
+
+@functools.cache
+def _english_words() -> frozenset[str]:
+    from mnemonic import Mnemonic
+
+    return frozenset(Mnemonic("english").wordlist)
 
 
 def check_private_file(path: Path) -> str | None:

@@ -6,6 +6,8 @@ so that the root stays small and a reader finds a command by its name.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from allora_worker import __version__
@@ -18,6 +20,7 @@ from allora_worker.cli import (
     run_cmd,
     wallet_cmd,
 )
+from allora_worker.cli.common import global_options
 
 app = typer.Typer(
     name="allora-worker",
@@ -36,11 +39,24 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="TOML config file (default: ./allora-worker.toml when present)."
+    ),
+    network: str | None = typer.Option(None, "--network", help="testnet, mainnet, devnet or custom."),
+    state_dir: Path | None = typer.Option(None, "--state-dir", help="Where the journal, cache and logs live."),
+    log_level: str | None = typer.Option(None, "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """allora-worker command line."""
+    options = global_options(ctx)
+    options.config = config
+    overrides: dict[str, object] = {"network": network, "state_dir": state_dir}
+    if log_level:
+        overrides["log"] = {"level": log_level.upper()}
+    options.overrides = {k: v for k, v in overrides.items() if v is not None}
 
 
 groups: dict[str, typer.Typer] = {}

@@ -1,9 +1,28 @@
-"""Commands of this group (filled in by the issue that owns them)."""
+"""`allora-worker wallet address`: the worker's address and public key (never the mnemonic)."""
 
 from __future__ import annotations
 
 import typer
 
+from allora_worker.chain.wallet import WalletError, load_wallet
+from allora_worker.cli.common import fail, settings_for
+
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add this module's commands to the root app."""
+    wallet_app = groups.setdefault("wallet", typer.Typer(help="The worker's wallet.", no_args_is_help=True))
+    app.add_typer(wallet_app, name="wallet")
+
+    @wallet_app.command("address")
+    def address(ctx: typer.Context) -> None:
+        """Print the address (and public key) derived from MNEMONIC_FILE / MNEMONIC."""
+        settings = settings_for(ctx)
+        try:
+            wallet = load_wallet(
+                settings.mnemonic.get_secret_value() if settings.mnemonic else None,
+                settings.mnemonic_file,
+                settings.wallet_address,
+            )
+        except WalletError as exc:
+            fail(str(exc), code=2)
+        typer.echo(f"address:    {wallet.address}")
+        typer.echo(f"public key: {wallet.public_key_hex}")

@@ -1,0 +1,3 @@
+from allora_worker.cli import main
+
+main()

@@ -1,0 +1,434 @@
+"""Settings: CLI flags > environment > `.env` > a TOML file, validated before anything starts.
+
+The names users of the original submission script already have in their `.env` are accepted
+(`MNEMONIC`, `MNEMONIC_FILE`, `ALLORA_WALLET_ADDR`, `TOPIC_ID`, `TIINGO_API_KEY`) beside the
+project's own `ALLORA_WORKER_*` names. Every problem is listed at once, in plain words
+(`ConfigError.problems`), so a user fixes a config in one go instead of one error per start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from allora_worker.chain.wallet import (
+    check_mnemonic,
+    check_private_file,
+    is_valid_address,
+    normalize_mnemonic,
+)
+from allora_worker.secrets import REDACTED, redact, register_secret
+
+NetworkName = Literal["testnet", "mainnet", "devnet", "custom"]
+SourceName = Literal["tiingo", "binance", "coinbase", "csv", "replay"]
+ScheduleName = Literal["nonce", "interval"]
+
+DEFAULT_CONFIG_FILE = "allora-worker.toml"
+DEFAULT_DEVNET_PORT = 9090
+# The original daemon ran on Tiingo; keep it the default, with Binance as the independent check.
+DEFAULT_SOURCES: tuple[SourceName, ...] = ("tiingo", "binance")
+
+
+class NetworkPreset(BaseModel):
+    chain_id: str
+    grpc_endpoints: list[str]
+    fee_denom: str = "uallo"
+    min_gas_price: float
+
+
+NETWORK_PRESETS: dict[str, NetworkPreset] = {
+    "testnet": NetworkPreset(
+        chain_id="allora-testnet-1",
+        grpc_endpoints=["grpc+https://allora-grpc.testnet.allora.network:443"],
+        min_gas_price=10.0,
+    ),
+    "mainnet": NetworkPreset(
+        chain_id="allora-mainnet-1",
+        grpc_endpoints=["grpc+https://allora-grpc.mainnet.allora.network:443"],
+        min_gas_price=250_000_000.0,
+    ),
+    "devnet": NetworkPreset(
+        chain_id="allora-devnet-1",
+        grpc_endpoints=[f"grpc+http://127.0.0.1:{DEFAULT_DEVNET_PORT}"],
+        min_gas_price=10.0,
+    ),
+}
+
+
+class TopicSettings(BaseModel):
+    """One `[[topics]]` table. Unknown keys are errors: a typo must not silently fall back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=1)
+    bundle: Path | None = None
+    sources: list[SourceName] = Field(default_factory=lambda: list(DEFAULT_SOURCES))
+    data_file: Path | None = None
+    schedule: ScheduleName = "nonce"
+    interval_seconds: float = Field(default=3600.0, gt=0)
+    poll_seconds: float | None = Field(default=None, gt=0)
+    until: datetime | None = None
+    max_data_age_hours: float = Field(default=2.0, gt=0)
+    enabled: bool = True
+
+
+class FeeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gas_adjustment: float = Field(default=1.5, ge=1.0, le=10.0)
+    tier: Literal["low", "standard", "priority"] = "standard"
+    max_fee_uallo: int = Field(default=2_000_000_000_000_000, gt=0)
+
+
+class LogSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: Path | None = None
+    max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    backups: int = Field(default=5, ge=0)
+    json_lines: bool = False
+
+
+class HealthSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    enabled: bool = True
+    stall_seconds: float = Field(default=600.0, gt=0)
+    max_windows_without_success: int = Field(default=3, ge=1)
+
+
+class Settings(BaseSettings):
+    """The effective configuration. Build it with `load_settings`, not directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALLORA_WORKER_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    _toml_file: ClassVar[Path | None] = None
+
+    network: NetworkName = "testnet"
+    chain_id: str | None = None
+    grpc_endpoints: list[str] | None = None
+
+    mnemonic: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MNEMONIC", "ALLORA_WORKER_MNEMONIC", "mnemonic")
+    )
+    mnemonic_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MNEMONIC_FILE", "ALLORA_WORKER_MNEMONIC_FILE", "mnemonic_file"),
+    )
+    wallet_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ALLORA_WALLET_ADDR", "ALLORA_WORKER_WALLET_ADDRESS", "wallet_address"),
+    )
+    topic_id: int | None = Field(
+        default=None, validation_alias=AliasChoices("TOPIC_ID", "ALLORA_WORKER_TOPIC_ID", "topic_id")
+    )
+    tiingo_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TIINGO_API_KEY", "ALLORA_WORKER_TIINGO_API_KEY", "tiingo_api_key"),
+    )
+
+    topics: list[TopicSettings] = Field(default_factory=list)
+    state_dir: Path = Path("~/.allora-worker")
+    until: datetime | None = None
+    heartbeat_seconds: float = Field(default=3600.0, gt=0)
+    fees: FeeSettings = Field(default_factory=FeeSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+
+    @field_validator("state_dir", "mnemonic_file", mode="after")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return Path(os.path.expanduser(str(value))) if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if cls._toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
+        return tuple(sources)
+
+    # Derived views -------------------------------------------------------------------------
+
+    @property
+    def preset(self) -> NetworkPreset | None:
+        return NETWORK_PRESETS.get(self.network)
+
+    @property
+    def effective_chain_id(self) -> str:
+        if self.chain_id:
+            return self.chain_id
+        return self.preset.chain_id if self.preset else ""
+
+    @property
+    def effective_endpoints(self) -> list[str]:
+        if self.grpc_endpoints:
+            return list(self.grpc_endpoints)
+        return list(self.preset.grpc_endpoints) if self.preset else []
+
+    @property
+    def effective_topics(self) -> list[TopicSettings]:
+        """`[[topics]]` tables, or one default topic from `TOPIC_ID` (the original script's way)."""
+        if self.topics:
+            return [t for t in self.topics if t.enabled]
+        if self.topic_id is not None:
+            return [TopicSettings(id=self.topic_id)]
+        return []
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_dir / "journal.sqlite"
+
+    @property
+    def candle_cache_path(self) -> Path:
+        return self.state_dir / "candles.sqlite"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log.file if self.log.file is not None else self.state_dir / "logs" / "allora-worker.log"
+
+    def redacted_dict(self) -> dict[str, Any]:
+        """The effective config for display: every secret shown as `***`."""
+        data = self.model_dump(mode="json")
+        for key in ("mnemonic", "tiingo_api_key"):
+            if data.get(key):
+                data[key] = REDACTED
+        data["effective"] = {
+            "chain_id": self.effective_chain_id,
+            "grpc_endpoints": self.effective_endpoints,
+            "topics": [t.id for t in self.effective_topics],
+            "journal": str(self.journal_path),
+            "log_file": str(self.log_file),
+        }
+        return _redact_tree(data)
+
+
+def _redact_tree(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _redact_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_tree(v) for v in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. `problems` lists every one, each in plain words."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = [redact(p) for p in problems]
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+def _describe_validation_error(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "config"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown setting (check the spelling; see `allora-worker config show`)")
+        else:
+            problems.append(f"{where}: {item['msg']}")
+    return problems
+
+
+_SECRET_KEYS = frozenset(
+    {"MNEMONIC", "ALLORA_WORKER_MNEMONIC", "mnemonic", "TIINGO_API_KEY", "ALLORA_WORKER_TIINGO_API_KEY",
+     "tiingo_api_key"}
+)
+
+
+def _register_raw_secrets(raw: dict[str, Any]) -> None:
+    """Register secrets from the raw inputs before validation, so no message can ever echo them.
+
+    Values of the secret keys are secrets; so is any value, in any key, that looks like a
+    mnemonic or a private key (a user may paste one into the wrong field).
+    """
+
+    def walk(value: Any, secret: bool) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, secret or key in _SECRET_KEYS)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, secret)
+        elif isinstance(value, str):
+            stripped = value.strip()
+            if secret or _looks_like_mnemonic(stripped) or _PRIVATE_KEY_HEX.fullmatch(stripped.removeprefix("0x")):
+                register_secret(stripped)
+                register_secret(normalize_mnemonic(stripped))
+
+    walk(raw, False)
+
+
+_PRIVATE_KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _looks_like_mnemonic(value: str) -> bool:
+    # Any 12+ word phrase is treated as one: a mnemonic with a typo is still a secret.
+    return len(value.split()) >= 12
+
+
+def _scan_for_misplaced_secrets(settings: Settings, problems: list[str]) -> None:
+    """A mnemonic pasted into a non-secret field must be masked and reported, never echoed."""
+    plain = settings.model_dump(mode="json", exclude={"mnemonic", "tiingo_api_key"})
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, str) and _looks_like_mnemonic(value):
+            register_secret(value)
+            register_secret(normalize_mnemonic(value))
+            problems.append(f"{where}: holds what looks like a mnemonic; secrets belong in MNEMONIC_FILE only")
+        elif isinstance(value, str) and _PRIVATE_KEY_HEX.fullmatch(value.strip().removeprefix("0x")):
+            register_secret(value.strip())
+            problems.append(f"{where}: holds what looks like a private key; never put keys in the config")
+
+    walk(plain, "")
+
+
+def validate(settings: Settings, *, now: datetime | None = None, need_wallet: bool = True) -> list[str]:
+    """Every problem with `settings`, in plain words; empty when it can be used."""
+    now = now or datetime.now(UTC)
+    problems: list[str] = []
+    _scan_for_misplaced_secrets(settings, problems)
+
+    if settings.network == "custom" and not (settings.chain_id and settings.grpc_endpoints):
+        problems.append("network 'custom' needs both chain_id and grpc_endpoints")
+    for endpoint in settings.effective_endpoints:
+        if not endpoint.startswith(("grpc+http://", "grpc+https://", "grpcs://", "http://", "https://")):
+            problems.append(f"grpc endpoint {endpoint!r} must start with grpc+http:// or grpc+https://")
+
+    if need_wallet:
+        if settings.mnemonic_file is not None:
+            problem = check_private_file(settings.mnemonic_file)
+            if problem:
+                problems.append(problem)
+            else:
+                text = settings.mnemonic_file.read_text(encoding="utf-8")
+                register_secret(text.strip())
+                register_secret(normalize_mnemonic(text))
+                problem = check_mnemonic(text)
+                if problem:
+                    problems.append(f"{settings.mnemonic_file}: {problem}")
+        elif settings.mnemonic is not None:
+            problem = check_mnemonic(settings.mnemonic.get_secret_value())
+            if problem:
+                problems.append(f"MNEMONIC: {problem}")
+        else:
+            problems.append("no wallet: set MNEMONIC_FILE to a file of mode 0600 holding the mnemonic (or MNEMONIC)")
+
+    if settings.wallet_address and not is_valid_address(settings.wallet_address):
+        problems.append(
+            f"ALLORA_WALLET_ADDR {redact(settings.wallet_address)!r} is not a valid 'allo1...' address"
+        )
+
+    seen: set[int] = set()
+    for topic in settings.topics:
+        if topic.id in seen:
+            problems.append(f"topic {topic.id} is configured twice")
+        seen.add(topic.id)
+    for topic in settings.effective_topics:
+        if "tiingo" in topic.sources and settings.tiingo_api_key is None:
+            problems.append(
+                f"topic {topic.id} uses the tiingo source but TIINGO_API_KEY is not set "
+                "(set it, or choose sources = [\"binance\", \"coinbase\"])"
+            )
+        if "csv" in topic.sources and topic.data_file is None:
+            problems.append(f"topic {topic.id} uses the csv source but has no data_file")
+        if topic.bundle is not None and not Path(os.path.expanduser(str(topic.bundle))).exists():
+            problems.append(f"topic {topic.id}: model bundle {topic.bundle} does not exist (run allora-worker train)")
+        if topic.until is not None and _aware(topic.until) <= now:
+            problems.append(f"topic {topic.id}: end time {topic.until.isoformat()} is in the past")
+    if settings.until is not None and _aware(settings.until) <= now:
+        problems.append(f"until: end time {settings.until.isoformat()} is in the past")
+    return [redact(p) for p in problems]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    env_file: Path | None = Path(".env"),
+) -> Settings:
+    """Settings from CLI overrides > environment > .env > TOML; raises ConfigError listing every problem.
+
+    Without an explicit `config_file`, `./allora-worker.toml` is read when it exists.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if config_file is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        config_file = Path(DEFAULT_CONFIG_FILE)
+    problems: list[str] = []
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError([f"config file {config_file} does not exist"])
+        try:
+            raw_toml = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"config file {config_file} is not valid TOML: {exc}"]) from None
+        _register_raw_secrets(raw_toml)
+    _register_raw_secrets(dict(os.environ))
+    _register_raw_secrets(overrides)
+    if env_file is not None and env_file.is_file():
+        _register_raw_secrets(_read_env_file(env_file))
+
+    bound = type("BoundSettings", (Settings,), {"_toml_file": config_file})
+    try:
+        settings = bound(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        problems.extend(_describe_validation_error(exc))
+        raise ConfigError(problems) from None
+    if settings.mnemonic is not None:
+        register_secret(settings.mnemonic.get_secret_value())
+    if settings.tiingo_api_key is not None:
+        register_secret(settings.tiingo_api_key.get_secret_value())
+    return settings
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values

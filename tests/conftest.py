@@ -1,0 +1,35 @@
+"""Shared fixtures: every test runs in its own directory with no user environment leaking in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from allora_worker import secrets
+
+TEST_MNEMONIC = " ".join(["abandon"] * 23 + ["art"])
+TEST_ADDRESS = "allo1r5v5srda7xfth3hn2s26txvrcrntldju4cacqx"
+
+_USER_VARIABLES = ("MNEMONIC", "MNEMONIC_FILE", "ALLORA_WALLET_ADDR", "TOPIC_ID", "TIINGO_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in list(os.environ):
+        if name in _USER_VARIABLES or name.startswith("ALLORA_WORKER_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    secrets.clear_for_tests()
+    yield
+    secrets.clear_for_tests()
+
+
+@pytest.fixture
+def mnemonic_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mnemonic.txt"
+    path.write_text(TEST_MNEMONIC + "\n")
+    path.chmod(0o600)
+    return path
