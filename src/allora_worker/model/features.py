@@ -1,0 +1,148 @@
+"""Features from hourly candles: ONE function, used both for training and for live prediction.
+
+`compute_features` is the only place features are defined. Training calls it on the whole
+history; the live path (`LoadedBundle.predict`) calls it on the last `HISTORY_HOURS` candles.
+Every feature at time t is a function of candles with open_time in [t - HISTORY_HOURS + 1, t]
+only (trailing windows, forward-fill from the past), so both calls give the same value at t.
+
+Gaps are handled honestly: the frame is reindexed to a complete hourly grid; a missing hour is
+forward-filled from the last real candle for at most `FFILL_LIMIT_HOURS` hours (only the past
+is read), and a feature whose window contains more than 5% missing hours (or any missing hour
+for windows shorter than 20 h) is NaN. A row whose own candle is missing is entirely NaN:
+we never predict from a candle we did not see. Rows with any NaN feature are not used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Bump when the definition of any feature changes: a bundle trained on another version is
+# refused at load time instead of silently receiving differently computed inputs.
+FEATURE_SET_VERSION = 1
+
+RETURN_WINDOWS = (1, 4, 12, 24, 72, 168, 336, 720)
+VOL_WINDOWS = (24, 168, 720)
+RANGE_WINDOWS = (24, 168)
+MA_WINDOWS = (168, 720)
+EWMA_HALFLIFE = 168
+EWMA_SPAN = 720  # the EWMA is truncated at 720 h so that it reads a finite, fixed window
+FFILL_LIMIT_HOURS = 6
+MISSING_FRACTION = 0.05
+
+FEATURE_NAMES: list[str] = [
+    *(f"ret_{k}h" for k in RETURN_WINDOWS),
+    *(f"vol_{w}h" for w in VOL_WINDOWS),
+    "vol_ratio_24h_168h",
+    *(f"range_{w}h" for w in RANGE_WINDOWS),
+    "volume_ratio_24h_720h",
+    *(f"dist_ma_{w}h" for w in MA_WINDOWS),
+    f"ewma_ret_hl{EWMA_HALFLIFE}h",
+]
+
+# Rows of candles (t and before) the widest feature reads, plus the forward-fill reach.
+_MAX_SPAN_ROWS = max(*RETURN_WINDOWS, *VOL_WINDOWS, *MA_WINDOWS, EWMA_SPAN) + 1
+HISTORY_HOURS = _MAX_SPAN_ROWS + FFILL_LIMIT_HOURS
+
+REQUIRED_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def regularize(candles: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Reindex to a complete hourly grid; return (forward-filled frame, missing-hour mask)."""
+    check_candles(candles)
+    grid = pd.date_range(candles.index[0], candles.index[-1], freq="h", name="open_time")
+    raw = candles.loc[:, list(REQUIRED_COLUMNS)].astype("float64").reindex(grid)
+    missing = raw["close"].isna()
+    # Forward-fill reads only earlier candles, so it cannot leak the future.
+    filled = raw.ffill(limit=FFILL_LIMIT_HOURS)
+    return filled, missing
+
+
+def check_candles(candles: pd.DataFrame) -> None:
+    """Refuse frames that are not hourly candles in the market layer's contract."""
+    if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
+        raise ValueError("candles need a tz-aware UTC DatetimeIndex (open_time)")
+    if len(candles) == 0:
+        raise ValueError("candles frame is empty")
+    if not candles.index.is_monotonic_increasing or not candles.index.is_unique:
+        raise ValueError("candle open_time must be sorted and unique")
+    absent = [c for c in REQUIRED_COLUMNS if c not in candles.columns]
+    if absent:
+        raise ValueError(f"candles lack columns {absent}")
+    off_grid = candles.index != candles.index.floor("h")
+    if bool(np.any(off_grid)):
+        raise ValueError("candle open_time values must be on the hour")
+
+
+def _too_gappy(missing: pd.Series, span_rows: int) -> pd.Series:
+    """True where the `span_rows` rows ending at t hold more missing hours than allowed."""
+    allowed = int(np.floor(span_rows * MISSING_FRACTION))
+    counts = missing.astype("float64").rolling(span_rows, min_periods=span_rows).sum()
+    # A window that starts before the frame has unknown content: treat it as too gappy.
+    return counts.isna() | (counts > allowed)
+
+
+def _truncated_ewma(values: np.ndarray, halflife: float, span: int) -> np.ndarray:
+    """Exponentially weighted mean over exactly the last `span` values (NaN if any is NaN)."""
+    out = np.full(values.shape, np.nan)
+    if len(values) < span:
+        return out
+    weights = 0.5 ** (np.arange(span)[::-1] / halflife)  # newest value gets weight 1
+    windows = np.lib.stride_tricks.sliding_window_view(values, span)
+    out[span - 1 :] = windows @ (weights / weights.sum())
+    return out
+
+
+def compute_features(candles: pd.DataFrame) -> pd.DataFrame:
+    """Feature frame on the complete hourly grid of `candles`, columns `FEATURE_NAMES`."""
+    # Flat hours give zero volatility and log(0); those become NaN below, not warnings.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _compute(candles)
+
+
+def _compute(candles: pd.DataFrame) -> pd.DataFrame:
+    filled, missing = regularize(candles)
+    log_close = np.log(filled["close"])
+    hourly = log_close.diff()
+    feats: dict[str, pd.Series] = {}
+    spans: dict[str, int] = {}
+
+    for k in RETURN_WINDOWS:
+        feats[f"ret_{k}h"] = log_close - log_close.shift(k)
+        spans[f"ret_{k}h"] = k + 1
+    for w in VOL_WINDOWS:
+        feats[f"vol_{w}h"] = hourly.rolling(w, min_periods=w).std()
+        spans[f"vol_{w}h"] = w + 1
+    feats["vol_ratio_24h_168h"] = np.log(feats["vol_24h"] / feats["vol_168h"])
+    spans["vol_ratio_24h_168h"] = 169
+    bar_range = np.log(filled["high"] / filled["low"])
+    for w in RANGE_WINDOWS:
+        feats[f"range_{w}h"] = bar_range.rolling(w, min_periods=w).mean()
+        spans[f"range_{w}h"] = w
+    # log1p keeps zero-volume hours finite; the ratio says "is activity unusual right now".
+    vol24 = filled["volume"].rolling(24, min_periods=24).mean()
+    vol720 = filled["volume"].rolling(720, min_periods=720).mean()
+    feats["volume_ratio_24h_720h"] = np.log1p(vol24) - np.log1p(vol720)
+    spans["volume_ratio_24h_720h"] = 720
+    for w in MA_WINDOWS:
+        feats[f"dist_ma_{w}h"] = log_close - np.log(filled["close"].rolling(w, min_periods=w).mean())
+        spans[f"dist_ma_{w}h"] = w
+    name = f"ewma_ret_hl{EWMA_HALFLIFE}h"
+    feats[name] = pd.Series(_truncated_ewma(hourly.to_numpy(), EWMA_HALFLIFE, EWMA_SPAN), index=filled.index)
+    spans[name] = EWMA_SPAN + 1
+
+    frame = pd.DataFrame(feats, index=filled.index)[FEATURE_NAMES]
+    for col in FEATURE_NAMES:
+        frame.loc[_too_gappy(missing, spans[col]).to_numpy(), col] = np.nan
+    frame.loc[missing.to_numpy(), :] = np.nan
+    return frame.replace([np.inf, -np.inf], np.nan)
+
+
+def feature_spec() -> dict[str, object]:
+    """What a bundle records about the features it was trained on."""
+    return {
+        "feature_set_version": FEATURE_SET_VERSION,
+        "features": list(FEATURE_NAMES),
+        "ffill_limit_hours": FFILL_LIMIT_HOURS,
+        "missing_fraction": MISSING_FRACTION,
+    }
