@@ -1,0 +1,228 @@
+"""emissions.v10.QueryService: the topic, nonce, window and registration queries a worker makes."""
+
+from __future__ import annotations
+
+from allora_sdk.rpc_client.protos.emissions import v3, v9
+from allora_sdk.rpc_client.protos.emissions import v10 as em
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+
+from allora_worker.devnet.services.base import DevnetService, Method
+from allora_worker.devnet.state import TopicState
+
+
+class EmissionsQueryService(DevnetService):
+    SERVICE = "emissions.v10.QueryService"
+
+    def methods(self) -> list[Method]:
+        return [
+            ("GetParams", self.get_params, em.GetParamsRequest, em.GetParamsResponse),
+            ("GetNextTopicId", self.get_next_topic_id, em.GetNextTopicIdRequest, em.GetNextTopicIdResponse),
+            ("GetTopic", self.get_topic, em.GetTopicRequest, em.GetTopicResponse),
+            ("TopicExists", self.topic_exists, em.TopicExistsRequest, em.TopicExistsResponse),
+            ("IsTopicActive", self.is_topic_active, em.IsTopicActiveRequest, em.IsTopicActiveResponse),
+            (
+                "GetUnfulfilledWorkerNonces",
+                self.unfulfilled,
+                em.GetUnfulfilledWorkerNoncesRequest,
+                em.GetUnfulfilledWorkerNoncesResponse,
+            ),
+            (
+                "GetOpenWorkerSubmissionWindows",
+                self.open_windows,
+                em.GetOpenWorkerSubmissionWindowsRequest,
+                em.GetOpenWorkerSubmissionWindowsResponse,
+            ),
+            (
+                "IsWorkerNonceUnfulfilled",
+                self.is_unfulfilled,
+                em.IsWorkerNonceUnfulfilledRequest,
+                em.IsWorkerNonceUnfulfilledResponse,
+            ),
+            (
+                "CanSubmitWorkerPayload",
+                self.can_submit,
+                em.CanSubmitWorkerPayloadRequest,
+                em.CanSubmitWorkerPayloadResponse,
+            ),
+            (
+                "IsWorkerRegisteredInTopicId",
+                self.is_registered,
+                em.IsWorkerRegisteredInTopicIdRequest,
+                em.IsWorkerRegisteredInTopicIdResponse,
+            ),
+            (
+                "GetWorkerSubmissionWindowStatus",
+                self.window_status,
+                em.GetWorkerSubmissionWindowStatusRequest,
+                em.GetWorkerSubmissionWindowStatusResponse,
+            ),
+            (
+                "GetLatestNetworkInferences",
+                self.latest_network_inferences,
+                em.GetLatestNetworkInferencesRequest,
+                em.GetLatestNetworkInferencesResponse,
+            ),
+            (
+                "GetWorkerLatestInputInferenceByTopicId",
+                self.latest_input_inference,
+                em.GetWorkerLatestInputInferenceByTopicIdRequest,
+                em.GetWorkerLatestInputInferenceByTopicIdResponse,
+            ),
+        ]
+
+    def _topic(self, topic_id: int) -> TopicState:
+        topic = self.state.topics.get(topic_id)
+        if topic is None:
+            # collections.ErrNotFound surfaces as NotFound through the gRPC gateway.
+            raise GRPCError(Status.NOT_FOUND, f"topic {topic_id} not found: not found")
+        return topic
+
+    def get_params(self, _: em.GetParamsRequest) -> em.GetParamsResponse:
+        cfg = self.state.config
+        return em.GetParamsResponse(
+            params=v9.Params(
+                version="v10-devnet",
+                registration_fee=str(cfg.registration_fee),
+                data_sending_fee=str(cfg.data_sending_fee),
+                max_unfulfilled_worker_requests=100,
+                min_epoch_length=1,
+                max_string_length=255,
+                max_elements_per_forecast=12,
+                max_top_inferers_to_reward=48,
+            )
+        )
+
+    def get_next_topic_id(self, _: em.GetNextTopicIdRequest) -> em.GetNextTopicIdResponse:
+        return em.GetNextTopicIdResponse(next_topic_id=max(self.state.topics, default=0) + 1)
+
+    def get_topic(self, request: em.GetTopicRequest) -> em.GetTopicResponse:
+        with self.state.lock:
+            topic = self._topic(request.topic_id)
+            cfg = topic.config
+            return em.GetTopicResponse(
+                topic=em.Topic(
+                    id=cfg.id,
+                    creator=cfg.creator,
+                    metadata=cfg.metadata,
+                    loss_method=cfg.loss_method,
+                    epoch_last_ended=topic.last_epoch_start,
+                    epoch_length=cfg.epoch_length,
+                    ground_truth_lag=cfg.ground_truth_lag,
+                    worker_submission_window=cfg.worker_submission_window,
+                    allow_negative=cfg.allow_negative,
+                    p_norm="3",
+                    alpha_regret="0.1",
+                    epsilon="0.01",
+                    initial_regret="0",
+                    merit_sortition_alpha="0.1",
+                    active_inferer_quantile="0.25",
+                    active_forecaster_quantile="0.25",
+                    active_reputer_quantile="0.25",
+                ),
+                weight="0",
+                effective_revenue="0",
+                topic_stake="0",
+            )
+
+    def topic_exists(self, request: em.TopicExistsRequest) -> em.TopicExistsResponse:
+        return em.TopicExistsResponse(exists=request.topic_id in self.state.topics)
+
+    def is_topic_active(self, request: em.IsTopicActiveRequest) -> em.IsTopicActiveResponse:
+        topic = self.state.topics.get(request.topic_id)
+        return em.IsTopicActiveResponse(is_active=topic is not None and topic.config.active)
+
+    def _nonces(self, topic_id: int) -> v3.Nonces:
+        return v3.Nonces(nonces=[v3.Nonce(block_height=n) for n in self.state.unfulfilled_nonces(topic_id)])
+
+    def unfulfilled(
+        self, request: em.GetUnfulfilledWorkerNoncesRequest
+    ) -> em.GetUnfulfilledWorkerNoncesResponse:
+        return em.GetUnfulfilledWorkerNoncesResponse(nonces=self._nonces(request.topic_id))
+
+    def open_windows(
+        self, request: em.GetOpenWorkerSubmissionWindowsRequest
+    ) -> em.GetOpenWorkerSubmissionWindowsResponse:
+        with self.state.lock:
+            topic = self.state.topics.get(request.topic_id)
+            heights = sorted(topic.open_nonces, reverse=True) if topic else []
+        return em.GetOpenWorkerSubmissionWindowsResponse(
+            nonces=v3.Nonces(nonces=[v3.Nonce(block_height=n) for n in heights])
+        )
+
+    def is_unfulfilled(
+        self, request: em.IsWorkerNonceUnfulfilledRequest
+    ) -> em.IsWorkerNonceUnfulfilledResponse:
+        return em.IsWorkerNonceUnfulfilledResponse(
+            is_worker_nonce_unfulfilled=self.state.is_nonce_unfulfilled(
+                request.topic_id, request.block_height
+            )
+        )
+
+    def _whitelisted(self, topic: TopicState, address: str) -> bool:
+        whitelist = topic.config.worker_whitelist
+        return whitelist is None or address in whitelist
+
+    def can_submit(self, request: em.CanSubmitWorkerPayloadRequest) -> em.CanSubmitWorkerPayloadResponse:
+        topic = self._topic(request.topic_id)
+        return em.CanSubmitWorkerPayloadResponse(
+            can_submit_worker_payload=self._whitelisted(topic, request.address)
+        )
+
+    def is_registered(
+        self, request: em.IsWorkerRegisteredInTopicIdRequest
+    ) -> em.IsWorkerRegisteredInTopicIdResponse:
+        with self.state.lock:
+            topic = self.state.topics.get(request.topic_id)
+            return em.IsWorkerRegisteredInTopicIdResponse(
+                is_registered=topic is not None and request.address in topic.workers
+            )
+
+    def window_status(
+        self, request: em.GetWorkerSubmissionWindowStatusRequest
+    ) -> em.GetWorkerSubmissionWindowStatusResponse:
+        with self.state.lock:
+            topic = self._topic(request.topic_id)
+            cfg = topic.config
+            height = self.state.height
+            current = max(topic.open_nonces, default=0)
+            next_start = self.state.next_epoch_start(topic)
+            return em.GetWorkerSubmissionWindowStatusResponse(
+                is_open=bool(current) and current <= height <= topic.open_nonces[current],
+                current_nonce_block_height=current,
+                window_start_block=current,
+                window_end_block=current + cfg.worker_submission_window if current else 0,
+                next_window_start_block=next_start,
+                next_window_end_block=next_start + cfg.worker_submission_window,
+                is_registered=request.address in topic.workers,
+                is_whitelisted=self._whitelisted(topic, request.address),
+                is_topic_active=cfg.active,
+            )
+
+    def latest_network_inferences(
+        self, request: em.GetLatestNetworkInferencesRequest
+    ) -> em.GetLatestNetworkInferencesResponse:
+        # The devnet runs no reputers and computes no network inference: an empty bundle, as on a
+        # topic before its first reward epoch.
+        self._topic(request.topic_id)
+        return em.GetLatestNetworkInferencesResponse(
+            network_inferences=em.NetworkInferenceBundle(topic_id=request.topic_id), inference_block_height=0
+        )
+
+    def latest_input_inference(
+        self, request: em.GetWorkerLatestInputInferenceByTopicIdRequest
+    ) -> em.GetWorkerLatestInputInferenceByTopicIdResponse:
+        mine = [
+            i for i in self.state.accepted_inferences(request.topic_id) if i.worker == request.worker_address
+        ]
+        if not mine:
+            raise GRPCError(Status.NOT_FOUND, "worker inference not found: not found")
+        last = mine[-1]
+        return em.GetWorkerLatestInputInferenceByTopicIdResponse(
+            latest_input_inference=em.InputInference(
+                topic_id=last.topic_id,
+                block_height=last.nonce,
+                inferer=last.worker,
+                values=[em.InputLabeledValue(label="y", value=last.value)],
+            )
+        )

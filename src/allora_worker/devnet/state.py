@@ -1,0 +1,448 @@
+"""The chain state machine: accounts, topics and worker nonces, mempool, blocks, tx results.
+
+One lock guards everything, so the gRPC handlers (event-loop thread) and a test reading results or
+flipping state from another thread see consistent snapshots. Nothing here awaits.
+
+Two views of an account exist, as on a Cosmos node: the committed state (what queries return) and
+the mempool's check state (what CheckTx validates against: the sequence is bumped and the fee
+reserved when a tx is accepted). At every commit the check state is rebuilt from the committed
+state plus the txs still waiting, like CometBFT's mempool recheck.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from allora_sdk.rpc_client.protos.emissions.v10 import InsertWorkerPayloadRequest, RegisterRequest
+
+from allora_worker.devnet import codes, txcheck
+from allora_worker.devnet.config import DevnetConfig, TopicConfig
+from allora_worker.devnet.crypto import pubkey_to_address, verify
+from allora_worker.devnet.faults import FaultInjector
+from allora_worker.devnet.txcheck import DecodedTx
+
+FEE_DENOM = "uallo"
+
+
+@dataclass
+class Account:
+    address: str
+    number: int
+    sequence: int = 0
+    pubkey: bytes | None = None
+    balance: int = 0
+
+
+@dataclass(frozen=True)
+class AcceptedInference:
+    topic_id: int
+    nonce: int
+    worker: str
+    value: str
+    height: int
+    txhash: str
+
+
+@dataclass
+class TxResult:
+    txhash: str
+    height: int
+    code: int
+    codespace: str
+    raw_log: str
+    gas_wanted: int
+    gas_used: int
+    tx: DecodedTx
+    timestamp: datetime
+
+
+@dataclass
+class Block:
+    height: int
+    time: datetime
+    hash: bytes
+    txs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TopicState:
+    config: TopicConfig
+    # nonce height -> last height at which a payload for it is accepted (nonce + window)
+    open_nonces: dict[int, int] = field(default_factory=dict)
+    # nonce height -> height after which it leaves the unfulfilled list (window end + linger)
+    listed_until: dict[int, int] = field(default_factory=dict)
+    submitted: dict[int, set[str]] = field(default_factory=dict)
+    workers: set[str] = field(default_factory=set)
+    windows_opened: int = 0
+    last_epoch_start: int = 0
+
+
+@dataclass
+class _Pending:
+    tx: DecodedTx
+    fee: int
+    gas_used: int
+    drop: bool
+
+
+class ChainState:
+    def __init__(self, config: DevnetConfig, faults: FaultInjector | None = None) -> None:
+        self.config = config
+        self.chain_id = config.chain_id
+        self.faults = faults
+        self.lock = threading.RLock()
+        self.accounts: dict[str, Account] = {}
+        self._next_account_number = 0
+        self.topics: dict[int, TopicState] = {t.id: TopicState(t) for t in config.topics}
+        self.blocks: dict[int, Block] = {}
+        self.txs: dict[str, TxResult] = {}
+        self.inferences: list[AcceptedInference] = []
+        self.mempool: list[_Pending] = []
+        self._check_seq: dict[str, int] = {}
+        self._reserved: dict[str, int] = {}
+        self.counters: dict[str, int] = {
+            "txs_seen": 0,
+            "txs_accepted": 0,
+            "txs_rejected": 0,
+            "txs_included": 0,
+            "txs_failed": 0,
+            "txs_dropped": 0,
+            "simulations": 0,
+        }
+        for address, amount in config.accounts.items():
+            self.fund(address, amount)
+        for topic_id, address in config.registered_workers:
+            self.topic(topic_id).workers.add(address)
+        self.height = config.genesis_height
+        self.blocks[self.height] = self._make_block(self.height)
+
+    # ----- accounts -------------------------------------------------------------------------
+    def fund(self, address: str, amount: int) -> Account:
+        """Credit uallo (creates the account, with the next account number, like a first transfer)."""
+        with self.lock:
+            acc = self.accounts.get(address)
+            if acc is None:
+                acc = Account(address, self._next_account_number)
+                self._next_account_number += 1
+                self.accounts[address] = acc
+            acc.balance += amount
+            return acc
+
+    def account(self, address: str) -> Account | None:
+        with self.lock:
+            return self.accounts.get(address)
+
+    def bump_sequence(self, address: str, count: int = 1) -> int:
+        """An external tx from the same key was committed: sequence moves on without us."""
+        with self.lock:
+            acc = self.accounts[address]
+            acc.sequence += count
+            self._rebuild_check_state()
+            return acc.sequence
+
+    def check_sequence(self, address: str) -> int:
+        with self.lock:
+            acc = self.accounts[address]
+            return self._check_seq.get(address, acc.sequence)
+
+    # ----- topics ---------------------------------------------------------------------------
+    def topic(self, topic_id: int) -> TopicState:
+        return self.topics[topic_id]
+
+    def add_topic(self, config: TopicConfig) -> None:
+        with self.lock:
+            self.topics[config.id] = TopicState(config)
+
+    def register_worker(self, topic_id: int, address: str) -> None:
+        with self.lock:
+            self.topics[topic_id].workers.add(address)
+
+    def unfulfilled_nonces(self, topic_id: int) -> list[int]:
+        """Newest first, like the chain's query."""
+        with self.lock:
+            topic = self.topics.get(topic_id)
+            if topic is None:
+                return []
+            return sorted(topic.listed_until, reverse=True)
+
+    def is_nonce_unfulfilled(self, topic_id: int, nonce: int) -> bool:
+        with self.lock:
+            topic = self.topics.get(topic_id)
+            return topic is not None and nonce in topic.listed_until
+
+    def next_epoch_start(self, topic: TopicState) -> int:
+        cfg = topic.config
+        h = self.height + 1
+        return h + (cfg.epoch_offset - h) % cfg.epoch_length
+
+    # ----- blocks ---------------------------------------------------------------------------
+    def _make_block(self, height: int) -> Block:
+        digest = hashlib.sha256(f"{self.chain_id}/{height}".encode()).digest()
+        return Block(height, datetime.now(UTC), digest)
+
+    def advance_block(self) -> Block:
+        """Produce the next block: deliver mempool txs, then EndBlock opens/closes worker windows."""
+        with self.lock:
+            self.height += 1
+            block = self._make_block(self.height)
+            self.blocks[self.height] = block
+            waiting, self.mempool = self.mempool, []
+            for pending in waiting:
+                if pending.drop:
+                    self.counters["txs_dropped"] += 1
+                    continue
+                result = self._deliver(pending, block)
+                if result is not None:
+                    block.txs.append(result.txhash)
+            self._end_block()
+            self._rebuild_check_state()
+            return block
+
+    def _end_block(self) -> None:
+        h = self.height
+        for topic in self.topics.values():
+            cfg = topic.config
+            for nonce, last in list(topic.open_nonces.items()):
+                if h >= last:
+                    del topic.open_nonces[nonce]
+            for nonce, until in list(topic.listed_until.items()):
+                if h >= until:
+                    del topic.listed_until[nonce]
+                    topic.submitted.pop(nonce, None)
+            if cfg.active and (h - cfg.epoch_offset) % cfg.epoch_length == 0:
+                topic.open_nonces[h] = h + cfg.worker_submission_window
+                topic.listed_until[h] = h + cfg.worker_submission_window + cfg.nonce_linger_blocks
+                topic.windows_opened += 1
+                topic.last_epoch_start = h
+
+    def _rebuild_check_state(self) -> None:
+        self._check_seq = {}
+        self._reserved = {}
+        for pending in self.mempool:
+            signer = pending.tx.signer
+            self._check_seq[signer] = self._check_seq.get(signer, self.accounts[signer].sequence) + 1
+            self._reserved[signer] = self._reserved.get(signer, 0) + pending.fee
+
+    # ----- CheckTx / Simulate / DeliverTx ---------------------------------------------------
+    def check_tx(self, tx_bytes: bytes) -> tuple[str, int, int]:
+        """CheckTx + mempool insert. Returns (txhash, gas_wanted, gas_used) or raises TxFailure."""
+        with self.lock:
+            self.counters["txs_seen"] += 1
+            try:
+                tx = txcheck.decode_tx(tx_bytes)
+                if any(p.tx.txhash == tx.txhash for p in self.mempool) or tx.txhash in self.txs:
+                    raise codes.sdk_error(codes.TX_IN_MEMPOOL_CACHE, "tx already exists in cache")
+                fee, gas_used = self._ante(tx, simulate=False)
+                if self.faults is not None and self.faults.plan.mempool_full:
+                    raise codes.sdk_error(codes.MEMPOOL_IS_FULL, "mempool is full")
+                if len(self.mempool) >= self.config.mempool_capacity:
+                    raise codes.sdk_error(
+                        codes.MEMPOOL_IS_FULL,
+                        f"mempool is full: number of txs {len(self.mempool)} "
+                        f"(max: {self.config.mempool_capacity})",
+                    )
+            except codes.TxFailure:
+                self.counters["txs_rejected"] += 1
+                raise
+            drop = self.faults.take_drop() if self.faults is not None else False
+            self.mempool.append(_Pending(tx, fee, gas_used, drop))
+            self._check_seq[tx.signer] = self.check_sequence(tx.signer) + 1
+            self._reserved[tx.signer] = self._reserved.get(tx.signer, 0) + fee
+            self.counters["txs_accepted"] += 1
+            return tx.txhash, tx.gas_limit, gas_used
+
+    def simulate(self, tx_bytes: bytes) -> tuple[int, int]:
+        """Run the ante checks without signature and the messages without writing. Returns gas."""
+        with self.lock:
+            self.counters["simulations"] += 1
+            tx = txcheck.decode_tx(tx_bytes)
+            _, gas_used = self._ante(tx, simulate=True)
+            for index, (url, msg) in enumerate(tx.msgs):
+                failure = self._execute(url, msg, tx, write=False)
+                if failure is not None:
+                    raise codes.msg_failure(index, failure)
+            return tx.gas_limit, gas_used
+
+    def _ante(self, tx: DecodedTx, *, simulate: bool) -> tuple[int, int]:
+        """The ante handler in the SDK's order: fee, funds, pubkey, sequence, signature, gas."""
+        signer = tx.signer
+        acc = self.accounts.get(signer)
+        if acc is None:
+            raise codes.sdk_error(codes.UNKNOWN_ADDRESS, f"account {signer} not found: unknown address")
+        gas_used = tx.gas_needed()
+        fee = tx.fee.get(FEE_DENOM, 0)
+        if not simulate:
+            required = math.ceil(tx.gas_limit * self.config.min_gas_price)
+            if fee < required or set(tx.fee) - {FEE_DENOM}:
+                got = ",".join(f"{v}{d}" for d, v in sorted(tx.fee.items())) or "0uallo"
+                raise codes.sdk_error(
+                    codes.INSUFFICIENT_FEE,
+                    f"insufficient fees; got: {got} required: {required}{FEE_DENOM}: insufficient fee",
+                )
+        spendable = acc.balance - self._reserved.get(signer, 0)
+        if fee > spendable:
+            raise codes.sdk_error(
+                codes.INSUFFICIENT_FUNDS,
+                f"spendable balance {spendable}{FEE_DENOM} is smaller than {fee}{FEE_DENOM}: "
+                "insufficient funds",
+            )
+        pubkey = tx.pubkey if tx.pubkey is not None else acc.pubkey
+        if pubkey is None:
+            raise codes.sdk_error(
+                codes.INVALID_PUBKEY, f"pubkey on account {signer} is not set: invalid pubkey"
+            )
+
+        if pubkey_to_address(pubkey) != signer:
+            raise codes.sdk_error(
+                codes.INVALID_PUBKEY,
+                f"pubKey does not match signer address {signer} with signer index: 0: invalid pubkey",
+            )
+        expected = self._check_seq.get(signer, acc.sequence)
+        if tx.sequence != expected:
+            raise codes.sdk_error(
+                codes.WRONG_SEQUENCE,
+                f"account sequence mismatch, expected {expected}, got {tx.sequence}: "
+                "incorrect account sequence",
+            )
+        if not simulate and not verify(
+            pubkey, tx.raw.signatures[0], tx.sign_bytes(self.chain_id, acc.number)
+        ):
+            raise codes.sdk_error(
+                codes.UNAUTHORIZED,
+                f"signature verification failed; please verify account number ({acc.number}), "
+                f"sequence ({tx.sequence}) and chain-id ({self.chain_id}): unauthorized",
+            )
+        if not simulate and gas_used > tx.gas_limit:
+            raise codes.sdk_error(
+                codes.OUT_OF_GAS,
+                f"out of gas in location: txSize; gasWanted: {tx.gas_limit}, gasUsed: {gas_used}: out of gas",
+            )
+        return fee, gas_used
+
+    def _deliver(self, pending: _Pending, block: Block) -> TxResult | None:
+        tx = pending.tx
+        acc = self.accounts[tx.signer]
+        if tx.sequence != acc.sequence or acc.balance < pending.fee:
+            # Recheck would have evicted it (an external tx took its sequence): never included.
+            self.counters["txs_dropped"] += 1
+            return None
+        acc.balance -= pending.fee
+        acc.sequence += 1
+        if acc.pubkey is None:
+            acc.pubkey = tx.pubkey
+        failure: codes.TxFailure | None = None
+        for index, (url, msg) in enumerate(tx.msgs):
+            failure = self._execute(url, msg, tx, write=False)
+            if failure is not None:
+                failure = codes.msg_failure(index, failure)
+                break
+        if failure is None:
+            # All messages pass: now apply them (a tx is atomic).
+            for url, msg in tx.msgs:
+                self._execute(url, msg, tx, write=True)
+        result = TxResult(
+            txhash=tx.txhash,
+            height=block.height,
+            code=failure.code if failure else 0,
+            codespace=failure.codespace if failure else "",
+            raw_log=failure.log if failure else "",
+            gas_wanted=tx.gas_limit,
+            gas_used=pending.gas_used,
+            tx=tx,
+            timestamp=block.time,
+        )
+        self.txs[tx.txhash] = result
+        self.counters["txs_failed" if failure else "txs_included"] += 1
+        return result
+
+    # ----- emissions messages ---------------------------------------------------------------
+    def _execute(self, url: str, msg: object, tx: DecodedTx, *, write: bool) -> codes.TxFailure | None:
+        if url == txcheck.REGISTER_URL:
+            assert isinstance(msg, RegisterRequest)
+            return self._register(msg, write)
+        assert isinstance(msg, InsertWorkerPayloadRequest)
+        return self._insert_worker_payload(msg, tx, write)
+
+    def _register(self, msg: RegisterRequest, write: bool) -> codes.TxFailure | None:
+        topic = self.topics.get(msg.topic_id)
+        if topic is None:
+            return codes.emissions_error(codes.E_TOPIC_DOES_NOT_EXIST, "topic does not exist")
+        if msg.is_reputer:
+            return codes.sdk_error(codes.INVALID_REQUEST, "devnet registers workers only: invalid request")
+        acc = self.accounts[msg.sender]
+        if msg.sender in topic.workers:
+            return None  # re-registering a registered worker only refreshes its node info
+        if acc.balance < self.config.registration_fee:
+            return codes.emissions_error(
+                codes.E_REGISTRANT_NOT_ENOUGH_DENOM, "topic registrant does not have enough denom"
+            )
+        if write:
+            acc.balance -= self.config.registration_fee
+            topic.workers.add(msg.sender)
+        return None
+
+    def _insert_worker_payload(
+        self, msg: InsertWorkerPayloadRequest, tx: DecodedTx, write: bool
+    ) -> codes.TxFailure | None:
+        bundle = msg.worker_data_bundle
+        assert (
+            bundle is not None and bundle.nonce is not None and bundle.inference_forecasts_bundle is not None
+        )
+        topic = self.topics.get(bundle.topic_id)
+        if topic is None:
+            return codes.emissions_error(codes.E_INVALID_TOPIC_ID, "invalid topic ID")
+        nonce = bundle.nonce.block_height
+        if nonce not in topic.listed_until:
+            return codes.emissions_error(codes.E_UNFULFILLED_NONCE_NOT_FOUND, "unfulfilled nonce not found")
+        window = topic.config.worker_submission_window
+        if not nonce <= self.height <= nonce + window:
+            return codes.emissions_error(
+                codes.E_WORKER_NONCE_WINDOW_NOT_AVAILABLE,
+                f"Worker window not open for topic: {topic.config.id}, current block {self.height} , "
+                f"nonce block height: {nonce} , start window: {nonce}, end window: {nonce + window}: "
+                "worker nonce window not available",
+            )
+        if bundle.worker not in topic.workers:
+            return codes.emissions_error(
+                codes.E_ADDRESS_NOT_REGISTERED,
+                "Error inferer address is not registered in this topic: address not registered",
+            )
+        if bundle.worker in topic.submitted.get(nonce, set()):
+            return codes.emissions_error(
+                codes.E_CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW,
+                "cannot update EMA more than once per window",
+            )
+        acc = self.accounts[msg.sender]
+        if acc.balance < self.config.data_sending_fee:
+            return codes.emissions_error(
+                codes.E_NOT_ENOUGH_FUNDS_FOR_DATA_FEE,
+                f"sender {msg.sender} cannot pay the data sending fee "
+                f"{self.config.data_sending_fee}{FEE_DENOM}",
+            )
+        if write:
+            acc.balance -= self.config.data_sending_fee
+            topic.submitted.setdefault(nonce, set()).add(bundle.worker)
+            inference = bundle.inference_forecasts_bundle.inference
+            if inference is not None:
+                value = inference.values[0].value if inference.values else inference.value
+                self.inferences.append(
+                    AcceptedInference(topic.config.id, nonce, bundle.worker, value, self.height, tx.txhash)
+                )
+        return None
+
+    # ----- reads for tests and benchmarks ---------------------------------------------------
+    def accepted_inferences(self, topic_id: int | None = None) -> list[AcceptedInference]:
+        with self.lock:
+            return [i for i in self.inferences if topic_id is None or i.topic_id == topic_id]
+
+    def windows_opened(self) -> dict[int, int]:
+        with self.lock:
+            return {tid: t.windows_opened for tid, t in self.topics.items()}
+
+    def tx_result(self, txhash: str) -> TxResult | None:
+        with self.lock:
+            return self.txs.get(txhash.upper())
