@@ -1,0 +1,538 @@
+"""`ChainClient`: queries and the InsertWorkerPayload transaction lifecycle, over gRPC with failover.
+
+The lifecycle is owned here, not by the SDK's TxManager: the CheckTx code is read, inclusion is
+confirmed with a deadline, and every failure is raised as exactly one class of `chain.errors`.
+Hooks let the caller journal each step before the next external effect:
+
+    prepare (sign)  -> on_signed(SignedTx)      -> broadcast -> on_broadcast(SignedTx) -> confirm
+
+One `asyncio.Lock` per wallet (per event loop) spans sequence allocation, signing and broadcast, so
+concurrent topics never sign two txs with the same account sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from allora_sdk.rpc_client.protos.cosmos.auth.v1beta1 import QueryAccountInfoRequest
+from allora_sdk.rpc_client.protos.cosmos.auth.v1beta1 import QueryStub as AuthStub
+from allora_sdk.rpc_client.protos.cosmos.bank.v1beta1 import QueryBalanceRequest
+from allora_sdk.rpc_client.protos.cosmos.bank.v1beta1 import QueryStub as BankStub
+from allora_sdk.rpc_client.protos.cosmos.base.abci.v1beta1 import TxResponse
+from allora_sdk.rpc_client.protos.cosmos.base.tendermint.v1beta1 import (
+    GetLatestBlockRequest,
+    GetNodeInfoRequest,
+)
+from allora_sdk.rpc_client.protos.cosmos.base.tendermint.v1beta1 import ServiceStub as TendermintStub
+from allora_sdk.rpc_client.protos.cosmos.tx.v1beta1 import (
+    BroadcastMode,
+    BroadcastTxRequest,
+    GetTxRequest,
+    SimulateRequest,
+)
+from allora_sdk.rpc_client.protos.cosmos.tx.v1beta1 import ServiceStub as TxStub
+from allora_sdk.rpc_client.protos.emissions.v10 import (
+    CanSubmitWorkerPayloadRequest,
+    GetTopicRequest,
+    GetUnfulfilledWorkerNoncesRequest,
+    GetWorkerSubmissionWindowStatusRequest,
+    GetWorkerSubmissionWindowStatusResponse,
+    IsWorkerNonceUnfulfilledRequest,
+    IsWorkerRegisteredInTopicIdRequest,
+    Topic,
+)
+from allora_sdk.rpc_client.protos.emissions.v10 import (
+    QueryServiceStub as EmissionsStub,
+)
+from allora_sdk.rpc_client.protos.feemarket.feemarket.v1 import GasPriceRequest
+from allora_sdk.rpc_client.protos.feemarket.feemarket.v1 import QueryStub as FeemarketStub
+from allora_sdk.rpc_client.protos.google.protobuf import Any
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+
+from allora_worker.chain import errors as E
+from allora_worker.chain.endpoints import EndpointPool
+from allora_worker.chain.fees import FeePlan, parse_dec_coin_amount
+from allora_worker.chain.tx import (
+    INSERT_WORKER_PAYLOAD_URL,
+    REGISTER_URL,
+    any_of,
+    build_tx,
+    register_msg,
+    worker_payload,
+)
+from allora_worker.chain.wallet import Wallet
+from allora_worker.secrets import redact
+
+log = logging.getLogger(__name__)
+
+# Used when simulation fails for a reason CheckTx will report better (the SDK's default too).
+DEFAULT_GAS_LIMIT = 250_000
+# CheckTx-level retries (sequence, fee, gas, mempool) inside one submit.
+MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A signed tx whose hash is known before it leaves the process."""
+
+    topic_id: int
+    nonce: int
+    value: str  # canonical decimal string actually signed
+    txhash: str
+    tx_bytes: bytes
+    sequence: int
+    account_number: int
+    gas_limit: int
+    fee: int
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    topic_id: int
+    nonce: int
+    value: str
+    txhash: str
+    height: int
+    gas_wanted: int
+    gas_used: int
+    fee: int
+    sequence: int
+    attempts: int
+
+
+@dataclass
+class Account:
+    number: int
+    sequence: int
+
+
+@dataclass
+class _SequenceAllocator:
+    """The wallet's next sequence and the lock that serialises sign+broadcast."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    account_number: int | None = None
+    next_sequence: int | None = None
+
+
+# (address, loop) -> allocator: one per wallet even if several clients share a wallet in one loop.
+_allocators: weakref.WeakValueDictionary[tuple[str, int], _SequenceAllocator] = weakref.WeakValueDictionary()
+
+
+def _allocator_for(address: str) -> _SequenceAllocator:
+    key = (address, id(asyncio.get_running_loop()))
+    alloc = _allocators.get(key)
+    if alloc is None:
+        alloc = _SequenceAllocator()
+        _allocators[key] = alloc
+    return alloc
+
+
+OnSigned = Callable[[SignedTx], None]
+OnBroadcast = Callable[[SignedTx], None]
+
+
+class ChainClient:
+    """Async client for one wallet. Construct with plain parameters; call `close()` when done."""
+
+    def __init__(
+        self,
+        endpoints: list[str],
+        chain_id: str,
+        wallet: Wallet | None,
+        *,
+        fee_denom: str = "uallo",
+        gas_adjustment: float = 1.3,
+        fee_multiplier: float = 1.5,
+        max_fee: int = 5_000_000_000_000_000,
+        call_timeout_s: float = 10.0,
+        confirm_timeout_s: float = 60.0,
+        poll_interval_s: float = 0.5,
+        fallback_gas_price: Decimal | float | None = None,
+        backoff_s: float = 1.0,
+    ) -> None:
+        self.pool = EndpointPool(endpoints, call_timeout_s=call_timeout_s)
+        self.chain_id = chain_id
+        self.wallet = wallet
+        self.fee_denom = fee_denom
+        self.gas_adjustment = gas_adjustment
+        self.fee_multiplier = Decimal(str(fee_multiplier))
+        self.max_fee = int(max_fee)
+        self.confirm_timeout_s = confirm_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.fallback_gas_price = None if fallback_gas_price is None else Decimal(str(fallback_gas_price))
+        self.backoff_s = backoff_s
+        self._alloc: _SequenceAllocator | None = None
+
+    async def __aenter__(self) -> ChainClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def _need_wallet(self) -> Wallet:
+        if self.wallet is None:
+            raise E.Fatal("this operation signs a tx: configure a wallet (MNEMONIC_FILE or MNEMONIC)")
+        return self.wallet
+
+    @property
+    def allocator(self) -> _SequenceAllocator:
+        if self._alloc is None:
+            self._alloc = _allocator_for(self._need_wallet().address)
+        return self._alloc
+
+    # -- queries ---------------------------------------------------------------------------
+
+    async def node_chain_id(self) -> str:
+        resp = await self.pool.call(
+            "GetNodeInfo", lambda ch, t: TendermintStub(ch).get_node_info(GetNodeInfoRequest(), timeout=t)
+        )
+        return resp.default_node_info.network if resp.default_node_info else ""
+
+    async def check_chain_id(self) -> str:
+        """Raise `ChainIdMismatch` unless the node serves the configured chain."""
+        actual = await self.node_chain_id()
+        if actual != self.chain_id:
+            raise E.ChainIdMismatch(
+                f"configured chain id {self.chain_id!r} but the node serves {actual!r}; "
+                "fix the chain id or the gRPC endpoint"
+            )
+        return actual
+
+    async def latest_height(self) -> int:
+        resp = await self.pool.call(
+            "GetLatestBlock",
+            lambda ch, t: TendermintStub(ch).get_latest_block(GetLatestBlockRequest(), timeout=t),
+        )
+        block = resp.sdk_block or resp.block  # type: ignore[attr-defined]
+        return int(block.header.height) if block and block.header else 0
+
+    async def topic(self, topic_id: int) -> Topic:
+        resp = await self.pool.call(
+            "GetTopic",
+            lambda ch, t: EmissionsStub(ch).get_topic(GetTopicRequest(topic_id=topic_id), timeout=t),
+        )
+        if resp.topic is None:
+            raise E.Fatal(f"topic {topic_id} does not exist on {self.chain_id}; check the topic id")
+        return resp.topic
+
+    async def open_nonces(self, topic_id: int) -> list[int]:
+        """Open worker nonces (block heights), oldest first. Empty between windows: not an error."""
+        resp = await self.pool.call(
+            "GetUnfulfilledWorkerNonces",
+            lambda ch, t: EmissionsStub(ch).get_unfulfilled_worker_nonces(
+                GetUnfulfilledWorkerNoncesRequest(topic_id=topic_id), timeout=t
+            ),
+        )
+        if resp.nonces is None:
+            return []
+        return sorted({n.block_height for n in resp.nonces.nonces})
+
+    async def is_nonce_open(self, topic_id: int, nonce: int) -> bool:
+        resp = await self.pool.call(
+            "IsWorkerNonceUnfulfilled",
+            lambda ch, t: EmissionsStub(ch).is_worker_nonce_unfulfilled(
+                IsWorkerNonceUnfulfilledRequest(topic_id=topic_id, block_height=nonce), timeout=t
+            ),
+        )
+        return bool(resp.is_worker_nonce_unfulfilled)
+
+    async def window_status(self, topic_id: int) -> GetWorkerSubmissionWindowStatusResponse:
+        address = self.wallet.address if self.wallet else ""
+        return await self.pool.call(
+            "GetWorkerSubmissionWindowStatus",
+            lambda ch, t: EmissionsStub(ch).get_worker_submission_window_status(
+                GetWorkerSubmissionWindowStatusRequest(topic_id=topic_id, address=address), timeout=t
+            ),
+        )
+
+    async def can_submit(self, topic_id: int) -> bool:
+        address = self._need_wallet().address
+        resp = await self.pool.call(
+            "CanSubmitWorkerPayload",
+            lambda ch, t: EmissionsStub(ch).can_submit_worker_payload(
+                CanSubmitWorkerPayloadRequest(topic_id=topic_id, address=address), timeout=t
+            ),
+        )
+        return bool(resp.can_submit_worker_payload)
+
+    async def is_registered(self, topic_id: int, address: str | None = None) -> bool:
+        addr = address or self._need_wallet().address
+        resp = await self.pool.call(
+            "IsWorkerRegisteredInTopicId",
+            lambda ch, t: EmissionsStub(ch).is_worker_registered_in_topic_id(
+                IsWorkerRegisteredInTopicIdRequest(topic_id=topic_id, address=addr), timeout=t
+            ),
+        )
+        return bool(resp.is_registered)
+
+    async def account(self, address: str | None = None) -> Account:
+        addr = address or self._need_wallet().address
+        try:
+            resp = await self.pool.call(
+                "AccountInfo",
+                lambda ch, t: AuthStub(ch).account_info(QueryAccountInfoRequest(address=addr), timeout=t),
+            )
+        except GRPCError as exc:
+            if exc.status == Status.NOT_FOUND or "not found" in (exc.message or "").lower():
+                raise E.OutOfFunds(
+                    f"account {addr} does not exist on {self.chain_id}: send it some uallo first"
+                ) from None
+            raise
+        if resp.info is None:
+            raise E.OutOfFunds(f"account {addr} does not exist on {self.chain_id}: send it some uallo first")
+        return Account(number=int(resp.info.account_number), sequence=int(resp.info.sequence))
+
+    async def balance(self, address: str | None = None, denom: str | None = None) -> int:
+        addr = address or self._need_wallet().address
+        resp = await self.pool.call(
+            "Balance",
+            lambda ch, t: BankStub(ch).balance(
+                QueryBalanceRequest(address=addr, denom=denom or self.fee_denom), timeout=t
+            ),
+        )
+        return int(resp.balance.amount) if resp.balance and resp.balance.amount else 0
+
+    async def gas_price(self) -> Decimal:
+        """The feemarket's current minimum gas price (uallo per gas), or the configured fallback."""
+        try:
+            resp = await self.pool.call(
+                "GasPrice",
+                lambda ch, t: FeemarketStub(ch).gas_price(GasPriceRequest(denom=self.fee_denom), timeout=t),
+            )
+        except GRPCError as exc:
+            if exc.status == Status.UNIMPLEMENTED and self.fallback_gas_price is not None:
+                return self.fallback_gas_price
+            raise
+        if resp.price is None or not resp.price.amount:
+            if self.fallback_gas_price is not None:
+                return self.fallback_gas_price
+            raise E.Unavailable("the node returned no gas price for " + self.fee_denom)
+        return parse_dec_coin_amount(resp.price.amount)
+
+    async def get_tx(self, txhash: str) -> TxResponse | None:
+        """The tx's result if it is in a block, None if the node does not know it (yet)."""
+        try:
+            resp = await self.pool.call(
+                "GetTx", lambda ch, t: TxStub(ch).get_tx(GetTxRequest(hash=txhash.upper()), timeout=t)
+            )
+        except GRPCError as exc:
+            if exc.status == Status.NOT_FOUND or "not found" in (exc.message or "").lower():
+                return None
+            raise
+        return resp.tx_response if resp.tx_response and resp.tx_response.txhash else None
+
+    # -- transaction primitives --------------------------------------------------------------
+
+    async def simulate(self, msgs: list[Any], sequence: int, account_number: int) -> int:
+        """Gas the chain reports for `msgs`, × gas_adjustment. A chain verdict raises its class."""
+        wallet = self._need_wallet()
+        probe = build_tx(wallet, msgs, chain_id=self.chain_id, account_number=account_number,
+                         sequence=sequence, gas_limit=0, fee_amount=0, fee_denom=self.fee_denom, sign=False)
+        try:
+            resp = await self.pool.call(
+                "Simulate",
+                lambda ch, t: TxStub(ch).simulate(SimulateRequest(tx_bytes=probe.tx_bytes), timeout=t),
+            )
+        except GRPCError as exc:
+            raise E.classify(None, None, exc.message or str(exc)) from None
+        used = int(resp.gas_info.gas_used) if resp.gas_info else 0
+        return max(int(used * self.gas_adjustment), 1)
+
+    async def _resync(self, expected: int | None = None) -> Account:
+        acc = await self.account()
+        alloc = self.allocator
+        alloc.account_number = acc.number
+        # The node's "expected N" is fresher than a query against a lagging replica; take the larger.
+        alloc.next_sequence = max(acc.sequence, expected) if expected is not None else acc.sequence
+        return Account(acc.number, alloc.next_sequence)
+
+    async def _plan(self, msgs: list[Any]) -> FeePlan:
+        alloc = self.allocator
+        if alloc.next_sequence is None or alloc.account_number is None:
+            await self._resync()
+        assert alloc.next_sequence is not None and alloc.account_number is not None
+        try:
+            gas = await self.simulate(msgs, alloc.next_sequence, alloc.account_number)
+        except E.SequenceMismatch as exc:
+            await self._resync(exc.expected)
+            gas = await self.simulate(msgs, alloc.next_sequence, alloc.account_number)
+        except E.Rejected as exc:
+            log.info("simulation failed (%s); using default gas %d", exc, DEFAULT_GAS_LIMIT)
+            gas = DEFAULT_GAS_LIMIT
+        except E.OutOfGas:
+            gas = DEFAULT_GAS_LIMIT
+        base = await self.gas_price()
+        return FeePlan(gas_limit=gas, gas_price=base * self.fee_multiplier, base_price=base,
+                       max_fee=self.max_fee)
+
+    def _sign(self, msgs: list[Any], plan: FeePlan, topic_id: int, nonce: int, value: str) -> SignedTx:
+        alloc = self.allocator
+        assert alloc.next_sequence is not None and alloc.account_number is not None
+        built = build_tx(self._need_wallet(), msgs, chain_id=self.chain_id,
+                         account_number=alloc.account_number, sequence=alloc.next_sequence,
+                         gas_limit=plan.gas_limit, fee_amount=plan.fee(), fee_denom=self.fee_denom)
+        return SignedTx(topic_id=topic_id, nonce=nonce, value=value, txhash=built.txhash,
+                        tx_bytes=built.tx_bytes, sequence=built.sequence, account_number=alloc.account_number,
+                        gas_limit=built.gas_limit, fee=built.fee)
+
+    async def broadcast(self, signed: SignedTx) -> TxResponse:
+        """BroadcastTx (sync). Returns the CheckTx response when the tx is in the mempool (code 0, or
+        'already in mempool/cache' for these exact bytes); raises the failure's class otherwise."""
+        resp = await self.pool.call(
+            "BroadcastTx",
+            lambda ch, t: TxStub(ch).broadcast_tx(
+                BroadcastTxRequest(tx_bytes=signed.tx_bytes, mode=BroadcastMode.SYNC), timeout=t
+            ),
+        )
+        r = resp.tx_response
+        if r is None:
+            raise E.Unavailable("BroadcastTx returned no tx_response")
+        if r.code == 0:
+            return r
+        if r.codespace == E.SDK and r.code == E.SDK_TX_IN_MEMPOOL_CACHE:
+            # The very same bytes are already known to the node: our tx is in flight, not rejected.
+            return r
+        raise E.classify(r.codespace, r.code, r.raw_log, txhash=signed.txhash)
+
+    async def confirm(self, txhash: str, timeout_s: float | None = None) -> TxResponse:
+        """Poll GetTx until the tx is in a block (deadline: confirm_timeout_s). A failed DeliverTx
+        raises its class; a tx never seen raises `ConfirmTimeout`."""
+        deadline = time.monotonic() + (self.confirm_timeout_s if timeout_s is None else timeout_s)
+        while True:
+            try:
+                r = await self.get_tx(txhash)
+            except E.Unavailable:
+                r = None  # keep polling other endpoints until the deadline
+            if r is not None:
+                if r.code != 0:
+                    raise E.classify(r.codespace, r.code, r.raw_log, txhash=txhash)
+                return r
+            if time.monotonic() >= deadline:
+                raise E.ConfirmTimeout(
+                    f"tx {txhash} not in a block after {timeout_s or self.confirm_timeout_s:g}s",
+                    txhash=txhash,
+                )
+            await asyncio.sleep(self.poll_interval_s)
+
+    async def prepare(self, topic_id: int, nonce: int, value: float | str) -> SignedTx:
+        """Sign the payload with the wallet's next sequence (no broadcast). The caller must hold
+        `allocator.lock` from here until `broadcast` returns, or use `submit`."""
+        msg, canonical = worker_payload(self._need_wallet(), topic_id, nonce, value)
+        msgs = [any_of(INSERT_WORKER_PAYLOAD_URL, msg)]
+        plan = await self._plan(msgs)
+        return self._sign(msgs, plan, topic_id, nonce, canonical)
+
+    # -- the lifecycle -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        topic_id: int,
+        nonce: int,
+        value: float | str,
+        *,
+        on_signed: OnSigned | None = None,
+        on_broadcast: OnBroadcast | None = None,
+    ) -> SubmitResult:
+        """Sign, broadcast, confirm one inference, retrying what a retry can fix.
+
+        `on_signed` runs after signing and before broadcast; `on_broadcast` after CheckTx accepted
+        the tx and before confirmation. Both are synchronous so a journal write completes first.
+        """
+        msg, canonical = worker_payload(self._need_wallet(), topic_id, nonce, value)
+        msgs = [any_of(INSERT_WORKER_PAYLOAD_URL, msg)]
+        resp, signed, attempts = await self._send(msgs, topic_id, nonce, canonical, on_signed, on_broadcast)
+        return SubmitResult(
+            topic_id=topic_id, nonce=nonce, value=canonical, txhash=signed.txhash, height=int(resp.height),
+            gas_wanted=int(resp.gas_wanted), gas_used=int(resp.gas_used), fee=signed.fee,
+            sequence=signed.sequence, attempts=attempts,
+        )
+
+    async def register(self, topic_id: int) -> TxResponse:
+        """Register the wallet as a worker in `topic_id` (no-op if it already is)."""
+        msgs = [any_of(REGISTER_URL, register_msg(self._need_wallet(), topic_id))]
+        resp, _, _ = await self._send(msgs, topic_id, 0, "", None, None)
+        return resp
+
+    async def _send(
+        self,
+        msgs: list[Any],
+        topic_id: int,
+        nonce: int,
+        value: str,
+        on_signed: OnSigned | None,
+        on_broadcast: OnBroadcast | None,
+    ) -> tuple[TxResponse, SignedTx, int]:
+        plan: FeePlan | None = None
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            async with self.allocator.lock:
+                if plan is None:
+                    plan = await self._plan(msgs)
+                signed, accepted = await self._sign_and_broadcast(msgs, plan, topic_id, nonce, value,
+                                                                  on_signed, attempt)
+            if not accepted:
+                continue
+            if on_broadcast is not None:
+                on_broadcast(signed)
+            try:
+                resp = await self.confirm(signed.txhash)
+            except E.OutOfGas as exc:
+                # DeliverTx ran out of gas: the sequence was consumed, the nonce is still ours to fill.
+                log.info("tx %s ran out of gas in the block; raising gas", signed.txhash)
+                plan.regas(exc.gas_used, self.gas_adjustment)
+                continue
+            return resp, signed, attempt
+        raise E.Rejected(f"gave up after {MAX_ATTEMPTS} attempts (topic {topic_id}, nonce {nonce})")
+
+    async def _sign_and_broadcast(
+        self,
+        msgs: list[Any],
+        plan: FeePlan,
+        topic_id: int,
+        nonce: int,
+        value: str,
+        on_signed: OnSigned | None,
+        attempt: int,
+    ) -> tuple[SignedTx, bool]:
+        """One attempt under the wallet lock. Returns (signed, True) when the node accepted it,
+        (signed, False) when the plan was adjusted and a new attempt should follow."""
+        alloc = self.allocator
+        signed = self._sign(msgs, plan, topic_id, nonce, value)
+        if on_signed is not None:
+            on_signed(signed)
+        try:
+            await self.broadcast(signed)
+        except E.SequenceMismatch as exc:
+            log.info("sequence mismatch (expected %s); resyncing", exc.expected)
+            await self._resync(exc.expected)
+            return signed, False
+        except E.InsufficientFee as exc:
+            plan.reprice(exc.required, signed.fee)
+            log.info("insufficient fee %d; repricing to %s/gas", signed.fee, plan.gas_price)
+            return signed, False
+        except E.OutOfGas as exc:
+            plan.regas(exc.gas_used, self.gas_adjustment)
+            return signed, False
+        except E.MempoolFull:
+            if attempt >= MAX_ATTEMPTS:
+                raise
+            await asyncio.sleep(self.backoff_s * attempt)
+            self.pool.rotate()
+            return signed, False
+        alloc.next_sequence = signed.sequence + 1
+        return signed, True
+
+
+def describe(exc: BaseException) -> str:
+    """One redacted line for logs and the journal."""
+    return redact(f"{type(exc).__name__}: {exc}")

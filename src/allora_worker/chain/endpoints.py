@@ -1,0 +1,164 @@
+"""gRPC endpoints with failover: every call has a deadline; a dead endpoint is skipped for a while.
+
+Only transport-level failures fail over (connection refused/reset, UNAVAILABLE, DEADLINE_EXCEEDED,
+RESOURCE_EXHAUSTED, our own deadline). An application answer (NOT_FOUND, INVALID_ARGUMENT with a
+chain error) is the chain speaking and is returned to the caller unchanged: asking the next node
+would only repeat it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from grpclib.client import Channel
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+
+from allora_worker.chain.errors import DeadlineExceeded, Unavailable
+from allora_worker.secrets import redact
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_FAILOVER_STATUSES = frozenset(
+    {Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.RESOURCE_EXHAUSTED, Status.CANCELLED}
+)
+# A failed endpoint sits out for this long (doubling per consecutive failure, capped).
+_COOLDOWN_START_S = 1.0
+_COOLDOWN_MAX_S = 60.0
+
+
+class EndpointError(ValueError):
+    """An endpoint string that cannot be used."""
+
+
+@dataclass
+class Endpoint:
+    url: str
+    host: str
+    port: int
+    ssl: bool
+    failures: int = 0
+    down_until: float = 0.0
+    channel: Channel | None = field(default=None, repr=False)
+
+    def open(self) -> Channel:
+        if self.channel is None:
+            self.channel = Channel(host=self.host, port=self.port, ssl=self.ssl)
+        return self.channel
+
+    def reset(self) -> None:
+        """Drop the connection: the next call dials again (a hung HTTP/2 session is not reused)."""
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """`grpc+http://h:p` / `grpc://h:p` / `http://h:p` (plaintext), `grpcs://h:p` / `grpc+https://h:p` /
+    `https://h:p` (TLS), or bare `h:p` (TLS on 443, plaintext otherwise)."""
+    text = url.strip()
+    if "://" not in text:
+        host, _, port_s = text.rpartition(":")
+        if not host or not port_s.isdigit():
+            raise EndpointError(f"endpoint {url!r}: expected host:port or a scheme://host:port URL")
+        port = int(port_s)
+        return Endpoint(url=text, host=host, port=port, ssl=port == 443)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in ("grpc+http", "grpc", "http"):
+        ssl = False
+    elif scheme in ("grpcs", "grpc+https", "https"):
+        ssl = True
+    else:
+        raise EndpointError(f"endpoint {url!r}: unknown scheme {scheme!r} (use grpc+http:// or grpcs://)")
+    if not parts.hostname:
+        raise EndpointError(f"endpoint {url!r}: no host")
+    port = parts.port or (443 if ssl else 9090)
+    return Endpoint(url=text, host=parts.hostname, port=port, ssl=ssl)
+
+
+def is_transport_failure(exc: BaseException) -> bool:
+    if isinstance(exc, GRPCError):
+        return exc.status in _FAILOVER_STATUSES
+    return isinstance(
+        exc, (OSError, ConnectionError, StreamTerminatedError, ProtocolError, asyncio.TimeoutError, EOFError)
+    )
+
+
+class EndpointPool:
+    """Ordered endpoints; calls go to the first healthy one and fail over on transport errors."""
+
+    def __init__(self, urls: list[str], *, call_timeout_s: float) -> None:
+        if not urls:
+            raise EndpointError("no gRPC endpoint configured")
+        self.endpoints = [parse_endpoint(u) for u in urls]
+        self.call_timeout_s = call_timeout_s
+        self._preferred = 0
+
+    @property
+    def current(self) -> Endpoint:
+        return self.endpoints[self._preferred]
+
+    def rotate(self) -> None:
+        """Prefer the next endpoint (after a mempool-full answer, say): spread load, try another node."""
+        self._preferred = (self._preferred + 1) % len(self.endpoints)
+
+    def _order(self) -> list[int]:
+        now = time.monotonic()
+        n = len(self.endpoints)
+        idx = [(self._preferred + i) % n for i in range(n)]
+        healthy = [i for i in idx if self.endpoints[i].down_until <= now]
+        # Endpoints in cool-down are still tried last: with every node marked down, trying beats failing.
+        cooling = sorted((i for i in idx if self.endpoints[i].down_until > now),
+                         key=lambda i: self.endpoints[i].down_until)
+        return healthy + cooling
+
+    async def call(self, what: str, fn: Callable[[Channel, float], Awaitable[T]]) -> T:
+        """Run `fn(channel, timeout)` on the endpoints in order until one answers.
+
+        Raises `DeadlineExceeded` when the last failure was a deadline, else `Unavailable`.
+        """
+        last: BaseException | None = None
+        for i in self._order():
+            ep = self.endpoints[i]
+            try:
+                # Our own wait_for bounds everything, including a connect that never completes.
+                result = await asyncio.wait_for(fn(ep.open(), self.call_timeout_s), self.call_timeout_s)
+            except Exception as exc:
+                if not is_transport_failure(exc):
+                    raise
+                last = exc
+                self._mark_down(ep, exc, what)
+                continue
+            if ep.failures:
+                log.info("endpoint %s is back", ep.url)
+            ep.failures = 0
+            ep.down_until = 0.0
+            self._preferred = i
+            return result
+        deadline = isinstance(last, asyncio.TimeoutError) or (
+            isinstance(last, GRPCError) and last.status == Status.DEADLINE_EXCEEDED
+        )
+        detail = redact(f"{type(last).__name__}: {last}") if last is not None else "no endpoint"
+        cls = DeadlineExceeded if deadline else Unavailable
+        raise cls(f"{what}: no endpoint answered within {self.call_timeout_s:g}s ({detail})")
+
+    def _mark_down(self, ep: Endpoint, exc: BaseException, what: str) -> None:
+        ep.failures += 1
+        cooldown = min(_COOLDOWN_MAX_S, _COOLDOWN_START_S * 2 ** (ep.failures - 1))
+        ep.down_until = time.monotonic() + cooldown
+        ep.reset()
+        log.warning("endpoint %s failed on %s (%s); next endpoint, this one rests %.0fs",
+                    ep.url, what, redact(type(exc).__name__ + ": " + str(exc))[:300], cooldown)
+
+    def close(self) -> None:
+        for ep in self.endpoints:
+            ep.reset()
