@@ -126,3 +126,14 @@ def test_agreement(binance: pd.DataFrame, coinbase: pd.DataFrame) -> None:
     assert [f.check for f in result.failures] == ["agreement"]
     assert "binance vs coinbase" in str(result)
     assert [f.check for f in check_agreement(b, c.iloc[:100]).failures] == ["overlap"]
+
+
+def test_checks_do_not_depend_on_the_index_unit(binance: pd.DataFrame) -> None:
+    """The bundled loader yields microsecond indexes, sources nanoseconds: same verdicts."""
+    part = binance.loc["2017-09-20":"2017-09-30 23:00"]  # holds the real 4-hour gap of 2017-09-26
+    for unit in ("s", "ms", "us", "ns"):
+        frame = part.copy()
+        frame.index = frame.index.as_unit(unit)
+        result = check_window(frame, now=now_after(frame), hours=len(part) + 4)
+        assert [f.check for f in result.failures] == ["gap"], unit
+        assert "4:00:00 missing" in str(result)

@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from allora_worker.market.errors import MarketError
-from allora_worker.market.schema import COLUMNS, HOUR, INDEX_NAME, PRICE_COLUMNS, last_closed_open_time
+from allora_worker.market.schema import (
+    COLUMNS,
+    HOUR,
+    HOUR_NS,
+    INDEX_NAME,
+    PRICE_COLUMNS,
+    epoch_ns,
+    last_closed_open_time,
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ def find_spikes(frame: pd.DataFrame, max_range_log: float, max_jump_log: float) 
     with np.errstate(divide="ignore", invalid="ignore"):
         rng = np.log(h / low)
         prev_close = np.concatenate(([np.nan], c[:-1]))
-        contiguous = np.concatenate(([False], np.diff(frame.index.asi8) == HOUR // pd.Timedelta(1, "ns")))
+        contiguous = np.concatenate(([False], np.diff(epoch_ns(frame.index)) == HOUR_NS))
         jump = np.where(contiguous, np.abs(np.log(o / prev_close)), np.nan)
         ret = np.where(contiguous, np.log(c / prev_close), np.nan)
         next_ret = np.concatenate((ret[1:], [np.nan]))
@@ -132,7 +140,9 @@ def check_window(
 
     # Gaps: inside the window, and before the first candle (a short window is a gap too).
     window_start = last - (hours - 1) * HOUR
-    spacing = np.diff(np.concatenate(([window_start.value - HOUR // pd.Timedelta(1, "ns")], idx.asi8)))
+    spacing = np.diff(
+        np.concatenate(([pd.Timestamp(window_start).as_unit("ns").value - HOUR_NS], epoch_ns(idx)))
+    )
     too_wide = spacing > cfg.max_gap // pd.Timedelta(1, "ns")
     if too_wide.any():
         worst = pd.Timedelta(int(spacing.max()), "ns") - HOUR

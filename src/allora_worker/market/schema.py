@@ -69,6 +69,14 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """Open times as int64 nanoseconds, whatever the index's unit (pandas may hold s/ms/us)."""
+    return index.as_unit("ns").asi8
+
+
+HOUR_NS = HOUR // pd.Timedelta(1, "ns")
+
+
 def floor_hour(moment: datetime) -> datetime:
     """The start of the UTC hour containing `moment` (which must be tz-aware)."""
     if moment.tzinfo is None:
