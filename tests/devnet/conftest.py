@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +107,24 @@ def manual_config(worker: Key, stranger: Key, **overrides: Any) -> DevnetConfig:
     }
     params.update(overrides)
     return DevnetConfig(**params)
+
+
+@pytest.fixture
+def config_factory(worker_key: Key, stranger_key: Key) -> Any:
+    return lambda **overrides: manual_config(worker_key, stranger_key, **overrides)
+
+
+@pytest.fixture
+def client_for() -> Any:
+    @contextlib.asynccontextmanager
+    async def make(dn: Devnet) -> AsyncIterator[Client]:
+        channel = Channel("127.0.0.1", dn.port)
+        try:
+            yield Client(dn, channel)
+        finally:
+            channel.close()
+
+    return make
 
 
 @pytest.fixture

@@ -89,6 +89,10 @@ def decode_tx(tx_bytes: bytes) -> DecodedTx:
         raw = TxRaw.parse(tx_bytes)
         body = TxBody.parse(raw.body_bytes)
         auth_info = AuthInfo.parse(raw.auth_info_bytes)
+        # The chain's decoder rejects unknown fields; betterproto keeps them aside instead.
+        for part in (raw, body, auth_info):
+            if getattr(part, "_unknown_fields", b""):
+                raise ValueError(f"unknown fields in {type(part).__name__}")
     except Exception as exc:  # betterproto raises several types on malformed wire data
         raise codes.sdk_error(codes.TX_DECODE, f"{exc}: tx parse error") from exc
     msgs: list[tuple[str, betterproto2.Message]] = []
