@@ -1,9 +1,238 @@
-"""Commands of this group (filled in by the issue that owns them)."""
+"""`train`, `backtest` and `evaluate`: thin commands over `allora_worker.model`."""
 
 from __future__ import annotations
 
+import json
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+BUNDLED_PREFIX = "bundled:"
+DEFAULT_DATA = "bundled:binance"
+
+_err = Console(stderr=True)
+
+
+def load_candles(spec: str) -> tuple[pd.DataFrame, str]:
+    """Candles from `bundled:NAME`, a CryptoDataDownload export, or a normalized CSV."""
+    if spec.startswith(BUNDLED_PREFIX):
+        from allora_worker.market.bundled import load_bundled
+
+        name = spec[len(BUNDLED_PREFIX) :]
+        try:
+            return load_bundled(name), spec  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--data") from exc
+    path = Path(spec)
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} does not exist (or use {DEFAULT_DATA})", param_hint="--data")
+    from allora_worker.market.csv_source import read_cryptodatadownload
+    from allora_worker.market.errors import MarketError
+
+    try:
+        frame, report = read_cryptodatadownload(path)
+    except MarketError as exc:
+        raise typer.BadParameter(f"cannot import {path}: {exc}", param_hint="--data") from exc
+    _err.print(f"[dim]{report.summary()}[/dim]")
+    return frame, f"file:{path.name}"
+
+
+def _utc(value: str | None, option: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date", param_hint=option) from exc
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar on stderr; yields callback(stage, done, total)."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    columns = (
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _metrics_table(metrics: dict, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("model", "MSE", "MAE", "ZPTAE", "dir. acc. [95% CI]", "Pearson r"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, m in metrics.items():
+        r = "n/a" if m.pearson != m.pearson else f"{m.pearson:+.3f}"
+        table.add_row(
+            name,
+            f"{m.mse:.6f}",
+            f"{m.mae:.5f}",
+            f"{m.zptae:.5f}",
+            f"{m.directional_accuracy:.3f} [{m.da_ci_low:.3f}, {m.da_ci_high:.3f}]",
+            r,
+        )
+    return table
+
+
+def train(
+    data: str = typer.Option(
+        DEFAULT_DATA, "--data", help="CSV file (CryptoDataDownload or normalized), or bundled:NAME."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Train only on candles before this date (UTC, exclusive)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Bundle directory to write (replaced atomically)."),
+    model: str = typer.Option("ridge", "--model", help="ridge (default) or lightgbm."),
+    horizon: int = typer.Option(168, "--horizon", min=1, help="Target horizon in hours."),
+    topic: int = typer.Option(67, "--topic", help="Allora topic id recorded in the manifest."),
+    validate: bool = typer.Option(
+        True, "--validate/--no-validate", help="Run walk-forward validation first."
+    ),
+    fallback: bool = typer.Option(
+        True,
+        "--fallback/--no-fallback",
+        help="Bundle the best baseline if the model does not beat zero and drift.",
+    ),
+) -> None:
+    """Train a model and write a pickle-free bundle (walk-forward validated, with fallback)."""
+    from allora_worker.model.errors import BundleError
+    from allora_worker.model.models import MODEL_KINDS
+    from allora_worker.model.train import train_bundle
+
+    if model not in MODEL_KINDS:
+        raise typer.BadParameter(f"choose one of {list(MODEL_KINDS)}", param_hint="--model")
+    candles, source = load_candles(data)
+    try:
+        with _progress(True) as update:
+            result = train_bundle(
+                candles,
+                out,
+                until=_utc(until, "--until"),
+                model=model,
+                horizon_hours=horizon,
+                topic_id=topic,
+                validate=validate,
+                fallback=fallback,
+                data_source=source,
+                progress=update,
+            )
+    except (BundleError, ValueError) as exc:
+        _err.print(f"[red]training failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if result.metrics:
+        Console().print(_metrics_table(result.metrics, "walk-forward, out of sample"))
+    typer.echo(result.verdict)
+    typer.echo(
+        f"bundle: {result.bundle_path} (holds {result.bundled_kind}; {result.train_rows} training rows; "
+        f"{result.seconds:.1f} s)"
+    )
+
+
+def backtest(
+    data: str = typer.Option(DEFAULT_DATA, "--data", help="CSV file or bundled:NAME."),
+    out: Path = typer.Option(Path("reports/backtest"), "--out", help="Report directory."),
+    fmt: str = typer.Option("md", "--format", help="md or html."),
+    model: str = typer.Option("ridge", "--model", help="ridge or lightgbm."),
+    horizon: int = typer.Option(168, "--horizon", min=1, help="Target horizon in hours."),
+    until: str | None = typer.Option(None, "--until", help="Use only candles before this date."),
+) -> None:
+    """Walk-forward backtest of a model against the baselines; writes a report with plots."""
+    from allora_worker.model.backtest import backtest as run_backtest
+    from allora_worker.model.report import ReportContext, write_report
+
+    if fmt not in ("md", "html"):
+        raise typer.BadParameter("choose md or html", param_hint="--format")
+    candles, source = load_candles(data)
+    cut = _utc(until, "--until")
+    if cut is not None:
+        candles = candles.loc[candles.index < cut]
+    try:
+        with _progress(True) as update:
+            result = run_backtest(
+                candles,
+                model=model,
+                horizon_hours=horizon,
+                progress=lambda d, t: update("walk-forward", d, t),
+            )
+    except ValueError as exc:
+        _err.print(f"[red]backtest failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    ctx = ReportContext(
+        title=f"Walk-forward backtest: {model}, {horizon} h BTC/USD log-return",
+        data_source=source,
+        data_sha256=result.data_sha256,
+        verdict=result.verdict,
+        walk_forward=result.walk_forward,
+        metrics=result.metrics,
+        command="allora-worker " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
+    )
+    path = write_report(ctx, out, fmt)
+    Console().print(_metrics_table(result.metrics, "walk-forward, out of sample"))
+    typer.echo(result.verdict)
+    typer.echo(f"report: {path}")
+
+
+def evaluate(
+    bundle: Path = typer.Option(..., "--bundle", help="Bundle directory."),
+    data: str = typer.Option(..., "--data", help="CSV file or bundled:NAME."),
+    start: str = typer.Option(
+        ..., "--from", help="First prediction time (UTC); earlier rows are history only."
+    ),
+    end: str | None = typer.Option(None, "--to", help="Prediction times before this date (UTC)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    allow_pickle: bool = typer.Option(
+        False, "--allow-pickle", help="Allow a legacy model.pkl (needs --model-sha256)."
+    ),
+    model_sha256: str | None = typer.Option(
+        None, "--model-sha256", help="Pinned sha256 of the bundle/pickle."
+    ),
+) -> None:
+    """Score a bundle and the baselines on a candle file from a date on."""
+    from allora_worker.model.bundle import load_bundle
+    from allora_worker.model.errors import BundleError
+    from allora_worker.model.evaluate import evaluate_bundle
+
+    candles, _ = load_candles(data)
+    try:
+        loaded = load_bundle(bundle, allow_pickle=allow_pickle, pinned_sha256=model_sha256)
+        result = evaluate_bundle(loaded, candles, _utc(start, "--from"), _utc(end, "--to"))  # type: ignore[arg-type]
+    except BundleError as exc:
+        _err.print(f"[red]evaluate failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        keys = ("mse", "mae", "zptae", "directional_accuracy", "da_ci_low", "da_ci_high", "pearson")
+        doc = {
+            "rows": result.rows,
+            "metrics": {name: {k: m.to_dict()[k] for k in keys} for name, m in result.metrics.items()},
+        }
+        typer.echo(json.dumps(doc, allow_nan=False))
+    else:
+        Console().print(_metrics_table(result.metrics, f"{result.rows} rows from {result.start:%Y-%m-%d}"))
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add this module's commands to the root app."""
+    app.command("train")(train)
+    app.command("backtest")(backtest)
+    app.command("evaluate")(evaluate)

@@ -1,1 +1,32 @@
-"""Features, training, backtests, safe model bundles and evaluation."""
+"""Features, training, walk-forward backtests, safe model bundles and evaluation.
+
+The daemon needs only `load_bundle` / `LoadedBundle` / `BundleError`; the demo can call
+`ensure_default_bundle` (or `train_bundle`) to create a bundle when none exists.
+"""
+
+from allora_worker.model.bundle import LoadedBundle, load_bundle
+from allora_worker.model.errors import (
+    BundleError,
+    BundleIntegrityError,
+    InsufficientHistoryError,
+    LegacyBundleRefused,
+    NonFiniteFeaturesError,
+)
+from allora_worker.model.features import FEATURE_NAMES, HISTORY_HOURS, compute_features
+from allora_worker.model.train import TrainResult, ensure_default_bundle, train_bundle
+
+__all__ = [
+    "FEATURE_NAMES",
+    "HISTORY_HOURS",
+    "BundleError",
+    "BundleIntegrityError",
+    "InsufficientHistoryError",
+    "LegacyBundleRefused",
+    "LoadedBundle",
+    "NonFiniteFeaturesError",
+    "TrainResult",
+    "compute_features",
+    "ensure_default_bundle",
+    "load_bundle",
+    "train_bundle",
+]

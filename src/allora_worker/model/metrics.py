@@ -71,7 +71,8 @@ def directional_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def pearson(y: np.ndarray, pred: np.ndarray) -> float:
-    if len(y) < 2 or np.std(pred) == 0 or np.std(y) == 0:
+    # ptp, not std: the std of a constant array can come out as 1e-18 instead of 0.
+    if len(y) < 2 or np.ptp(pred) == 0 or np.ptp(y) == 0:
         return math.nan
     return float(np.corrcoef(y, pred)[0, 1])
 

@@ -1,0 +1,84 @@
+"""Scoring a saved bundle on any candle file, against the baselines, from a date on.
+
+Rows before `start` serve only as feature history. Baselines and the ZPTAE scale come from
+the bundle's manifest (fitted on the bundle's own training data), so the comparison is the
+one the bundle was trained to win; a legacy bundle without them gets baselines fitted on the
+file's rows before `start`, purged by the horizon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from allora_worker.model.bundle import LoadedBundle
+from allora_worker.model.dataset import build_dataset, training_set, usable_rows
+from allora_worker.model.errors import BundleError
+from allora_worker.model.features import FEATURE_NAMES
+from allora_worker.model.metrics import Metrics, compute_metrics
+from allora_worker.model.models import BASELINE_KINDS, LinearBaseline, fit_model
+
+
+@dataclass
+class Evaluation:
+    rows: int
+    start: pd.Timestamp
+    end: pd.Timestamp | None
+    metrics: dict[str, Metrics]  # "model" plus each baseline
+    predictions: pd.DataFrame  # y, model, zero, drift, momentum, ewma
+
+
+def _utc(value: pd.Timestamp | str) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def evaluate_bundle(
+    bundle: LoadedBundle,
+    candles: pd.DataFrame,
+    start: pd.Timestamp | str,
+    end: pd.Timestamp | str | None = None,
+) -> Evaluation:
+    """Metrics of the bundle and the baselines on rows with start <= open_time < end."""
+    lo = _utc(start)
+    hi = _utc(end) if end is not None else None
+    horizon = bundle.horizon_hours
+    features, target = build_dataset(candles, horizon)
+    in_range = (features.index >= lo) & (features.index < hi if hi is not None else True)
+    mask = usable_rows(features, target) & np.asarray(in_range)
+    if not mask.any():
+        raise BundleError(
+            f"no rows to evaluate between {lo} and {hi or 'the end'}: each row needs "
+            f"{bundle.history_hours} hours of history before it and {horizon} hours of future after it"
+        )
+    X = features.loc[mask]
+    y = target.to_numpy()[mask]
+    preds = pd.DataFrame({"y": y, "model": bundle.predict_features(X)}, index=X.index)
+
+    baselines, std = _baselines(bundle, features, target, lo)
+    for kind in BASELINE_KINDS:
+        preds[kind] = baselines[kind].predict(X[FEATURE_NAMES].to_numpy())
+    metrics = {
+        name: compute_metrics(y, preds[name].to_numpy(), horizon_hours=horizon, zptae_std=std)
+        for name in ("model", *BASELINE_KINDS)
+    }
+    return Evaluation(int(mask.sum()), lo, hi, metrics, preds)
+
+
+def _baselines(
+    bundle: LoadedBundle, features: pd.DataFrame, target: pd.Series, start: pd.Timestamp
+) -> tuple[dict[str, LinearBaseline], float]:
+    stored = bundle.manifest.get("baselines")
+    if stored and bundle.manifest.get("target_std"):
+        fitted = {k: LinearBaseline.from_json(stored[k], list(FEATURE_NAMES)) for k in BASELINE_KINDS}
+        return fitted, float(bundle.manifest["target_std"])
+    # Legacy bundle: fit on the file's history before `start`, labels realized before it.
+    horizon = bundle.horizon_hours
+    cut = start - pd.Timedelta(hours=horizon)
+    before = features.index < cut
+    data = training_set(features.loc[before], target.loc[before], horizon)
+    if len(data.y) < 100:
+        raise BundleError("the bundle stores no baselines, and the file has too little history to fit them")
+    return {k: fit_model(k, data) for k in BASELINE_KINDS}, float(np.std(data.y))  # type: ignore[misc]

@@ -1,0 +1,231 @@
+"""The backtest report: metrics table, verdict, per-fold scores, and three PNG plots.
+
+Plots use matplotlib's Agg backend (files only, no display needed on a server).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from allora_worker.model.metrics import Metrics
+from allora_worker.model.walkforward import WalkForwardResult
+
+ROLLING_HOURS = 30 * 24
+
+
+@dataclass
+class ReportContext:
+    title: str
+    data_source: str
+    data_sha256: str
+    verdict: str
+    walk_forward: WalkForwardResult
+    metrics: dict[str, Metrics]
+    command: str = ""
+
+
+def metrics_table_md(metrics: dict[str, Metrics]) -> str:
+    """The measured table (Markdown), the same one docs/MODEL.md and the README show."""
+    lines = [
+        "| model | MSE | MAE | ZPTAE | directional acc. [95% CI] | Pearson r |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for name, m in metrics.items():
+        r = "n/a (constant)" if not np.isfinite(m.pearson) else f"{m.pearson:+.3f}"
+        lines.append(
+            f"| {name} | {m.mse:.6f} | {m.mae:.5f} | {m.zptae:.5f} | "
+            f"{m.directional_accuracy:.3f} [{m.da_ci_low:.3f}, {m.da_ci_high:.3f}] | {r} |"
+        )
+    return "\n".join(lines)
+
+
+def _plots(ctx: ReportContext, out: Path) -> list[tuple[str, str]]:
+    p = ctx.walk_forward.predictions
+    model = ctx.walk_forward.model_kind
+    files: list[tuple[str, str]] = []
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2.2, 1]})
+    ax1.plot(p.index, p["y"], lw=0.6, color="0.55", label="realized")
+    ax1.plot(p.index, p[model], lw=1.0, color="C3", label=f"{model} (predicted)")
+    ax1.axhline(0, color="k", lw=0.5)
+    ax1.set_title(f"{ctx.walk_forward.horizon_hours} h log-return: predicted vs realized (out of sample)")
+    ax1.legend(loc="upper left")
+    ax2.scatter(p[model], p["y"], s=2, alpha=0.25, color="C3")
+    ax2.axhline(0, color="k", lw=0.5)
+    ax2.axvline(0, color="k", lw=0.5)
+    ax2.set_xlabel("predicted")
+    ax2.set_ylabel("realized")
+    fig.tight_layout()
+    fig.savefig(out / "predicted_vs_realized.png", dpi=110)
+    plt.close(fig)
+    files.append(("Predicted vs realized", "predicted_vs_realized.png"))
+
+    fig, ax = plt.subplots(figsize=(13, 4.5))
+    for i, name in enumerate(ctx.walk_forward.columns):
+        err = ((p[name] - p["y"]) ** 2).rolling(ROLLING_HOURS, min_periods=ROLLING_HOURS // 2).mean()
+        ax.plot(
+            p.index,
+            err,
+            lw=1.4 if name == model else 0.9,
+            color=f"C{(3 if name == model else i)}",
+            label=name,
+        )
+    ax.set_title("Rolling 30-day MSE, out of sample (lower is better)")
+    ax.set_yscale("log")
+    ax.legend(loc="upper left", ncol=5)
+    fig.tight_layout()
+    fig.savefig(out / "rolling_error.png", dpi=110)
+    plt.close(fig)
+    files.append(("Rolling error of the model and each baseline", "rolling_error.png"))
+
+    fig, ax = plt.subplots(figsize=(13, 4.5))
+    for i, name in enumerate(ctx.walk_forward.columns):
+        if name == "zero":
+            continue  # makes no directional call; its curve would be flat at 0
+        hits = np.where(p[name] == 0, 0.5, (np.sign(p[name]) == np.sign(p["y"])).astype(float))
+        ax.plot(
+            p.index,
+            np.cumsum(hits - 0.5),
+            lw=1.4 if name == model else 0.9,
+            color=f"C{(3 if name == model else i)}",
+            label=name,
+        )
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_title(
+        "Cumulative directional hits minus a coin flip (hourly rows; 168 consecutive rows share one week)"
+    )
+    ax.legend(loc="upper left", ncol=4)
+    fig.tight_layout()
+    fig.savefig(out / "cumulative_hits.png", dpi=110)
+    plt.close(fig)
+    files.append(("Cumulative directional hits", "cumulative_hits.png"))
+    return files
+
+
+def _fold_table(ctx: ReportContext) -> str:
+    p = ctx.walk_forward.predictions
+    names = ctx.walk_forward.columns
+    lines = [
+        "| fold | test from | rows | " + " | ".join(f"MSE {n}" for n in names) + " |",
+        "|---:|---|---:|" + "---:|" * len(names),
+    ]
+    for fold, part in p.groupby("fold"):
+        cells = " | ".join(f"{float(np.mean((part[n] - part['y']) ** 2)):.5f}" for n in names)
+        lines.append(f"| {fold} | {part.index[0]:%Y-%m-%d} | {len(part)} | {cells} |")
+    return "\n".join(lines)
+
+
+def render_markdown(ctx: ReportContext, plots: list[tuple[str, str]]) -> str:
+    wf = ctx.walk_forward
+    p = wf.predictions
+    first = wf.folds[0]
+    cfg_line = (
+        f"{len(wf.folds)} folds of {int((first.test_end - first.test_start) / pd.Timedelta(hours=1))} h, "
+        f"expanding training window, purge {wf.horizon_hours} h (the horizon) + embargo "
+        f"{int((first.test_start - first.train_end) / pd.Timedelta(hours=1)) - wf.horizon_hours} h "
+        "between the last training row and the first test row"
+    )
+    parts = [
+        f"# {ctx.title}",
+        "",
+        f"- Data: `{ctx.data_source}` (sha256 of candle values `{ctx.data_sha256[:16]}…`)",
+        f"- Target: {wf.horizon_hours} h log-return ln(close[t+h]/close[t]), one row per hour",
+        f"- Out-of-sample rows: {len(p)} ({p.index[0]:%Y-%m-%d} .. {p.index[-1]:%Y-%m-%d}), "
+        f"effective independent periods ≈ {len(p) / wf.horizon_hours:.0f}",
+        f"- Walk-forward: {cfg_line}",
+        "- Every parameter (weights, ridge alpha, boosting rounds, baseline scales, the ZPTAE scale) "
+        "is fitted on each fold's training rows only.",
+    ]
+    if ctx.command:
+        parts.append(f"- Produced by: `{ctx.command}`")
+    parts += [
+        "",
+        "## Verdict",
+        "",
+        ctx.verdict,
+        "",
+        "## Out-of-sample metrics",
+        "",
+        metrics_table_md(ctx.metrics),
+        "",
+        "ZPTAE is the SDK's `make_zptae_loss` (alpha 0.25, beta 2, mse_norm 0.01, gamma 4), scale set "
+        "to the std of the training fold's targets. Directional accuracy counts a prediction of exactly 0 as "
+        "half a hit; its 95% Wilson interval uses the effective sample (rows / horizon), not the row count. "
+        "BTC 7-day returns are close to unpredictable: differences inside these intervals are noise.",
+        "",
+        "## Per fold",
+        "",
+        _fold_table(ctx),
+        "",
+        "## Plots",
+        "",
+    ]
+    for caption, name in plots:
+        parts += [f"### {caption}", "", f"![{caption}]({name})", ""]
+    return "\n".join(parts)
+
+
+def _markdown_to_html(md: str) -> str:
+    """A small converter for the subset this report uses (headings, lists, tables, images)."""
+    out: list[str] = [
+        "<!doctype html><meta charset='utf-8'><title>backtest</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style>",
+    ]
+    in_table = in_list = False
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("-:"):
+                continue
+            if not in_table:
+                out.append("<table>")
+                in_table = True
+            out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            out.append("</table>")
+            in_table = False
+        if line.startswith("- "):
+            if not in_list:
+                out.append("<ul>")
+                in_list = True
+            out.append(f"<li>{html.escape(line[2:])}</li>")
+            continue
+        if in_list:
+            out.append("</ul>")
+            in_list = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
+        elif line.startswith("!["):
+            alt, src = line[2:].split("](", 1)
+            out.append(f"<img src='{html.escape(src.rstrip(')'))}' alt='{html.escape(alt)}' width='100%'>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        out.append("</table>")
+    if in_list:
+        out.append("</ul>")
+    return "\n".join(out) + "\n"
+
+
+def write_report(ctx: ReportContext, out_dir: Path | str, fmt: str = "md") -> Path:
+    """Write report.md or report.html plus its PNG plots into `out_dir`; return the report path."""
+    if fmt not in ("md", "html"):
+        raise ValueError(f"report format must be md or html, not {fmt!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md = render_markdown(ctx, _plots(ctx, out))
+    path = out / f"report.{fmt}"
+    path.write_text(md if fmt == "md" else _markdown_to_html(md), encoding="utf-8")
+    return path
