@@ -1,0 +1,157 @@
+"""The one entry point the worker uses: a checked candle window, or `DataUnavailable`.
+
+Order of trust: the primary source (through the cache); if it fails to deliver or its window
+fails the checks, the secondary. With both healthy, they must also agree (a window that two
+venues disagree on is not predicted from: there is no telling which is wrong). Nothing is ever
+filled in or made up: no valid window means `DataUnavailable`, and the daemon skips the cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from allora_worker.market.base import CandleSource
+from allora_worker.market.cache import CandleCache
+from allora_worker.market.checks import CheckConfig, check_agreement, check_window
+from allora_worker.market.errors import DataUnavailable, SourceError
+from allora_worker.market.schema import HOUR, epoch_ns, last_closed_open_time, to_utc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckedWindow:
+    frame: pd.DataFrame  # the `hours` newest closed candles, contract shape, checked
+    source_name: str
+    last_open_time: pd.Timestamp
+    data_hash: str  # sha256 of open times and values: ties a prediction to its exact inputs
+    cross_checked_with: str | None = None  # the source it agreed with, if one was available
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    digest.update(epoch_ns(frame.index).tobytes())
+    digest.update(frame.to_numpy(dtype="float64").tobytes(order="C"))
+    return digest.hexdigest()
+
+
+@dataclass
+class _Attempt:
+    source: CandleSource
+    window: pd.DataFrame | None = None
+    problems: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.window is not None
+
+
+class CandleProvider:
+    def __init__(
+        self,
+        primary: CandleSource,
+        secondary: CandleSource | None = None,
+        *,
+        cache: CandleCache | None = None,
+        config: CheckConfig | None = None,
+    ) -> None:
+        self.primary = primary
+        self.secondary = secondary
+        self.cache = cache
+        self.config = config or CheckConfig()
+
+    def get_checked_window(self, hours: int, now: datetime) -> CheckedWindow:
+        """The `hours` newest closed candles at `now`, checked; else `DataUnavailable`."""
+        if hours < 2:
+            raise ValueError("a window needs at least 2 hours")
+        now = to_utc(now)
+        first = self._attempt(self.primary, hours, now)
+        second = self._attempt(self.secondary, hours, now) if self.secondary is not None else None
+
+        if first.ok and second is not None and second.ok:
+            assert first.window is not None and second.window is not None
+            agreement = check_agreement(
+                first.window, second.window, config=self.config, names=(first.source.name, second.source.name)
+            )
+            if not agreement.ok:
+                raise DataUnavailable(f"sources disagree at {now.isoformat()}: {agreement}")
+            return self._result(first, cross=second.source.name)
+        if first.ok:
+            if second is not None:
+                log.warning("cross-check unavailable, using %s alone: %s", first.source.name, second.problems)
+            return self._result(first, cross=None)
+        if second is not None and second.ok:
+            log.warning(
+                "primary %s unusable (%s); using secondary %s",
+                first.source.name,
+                first.problems,
+                second.source.name,
+            )
+            return self._result(second, cross=None)
+        reasons = [f"{a.source.name}: {a.problems}" for a in (first, second) if a is not None]
+        raise DataUnavailable(
+            f"no valid {hours}h candle window at {now.isoformat()} — " + " | ".join(reasons)
+        )
+
+    async def aget_checked_window(self, hours: int, now: datetime) -> CheckedWindow:
+        """Same, off the event loop (sources use blocking HTTP and SQLite)."""
+        return await asyncio.to_thread(self.get_checked_window, hours, now)
+
+    def _result(self, attempt: _Attempt, cross: str | None) -> CheckedWindow:
+        frame = attempt.window
+        assert frame is not None
+        window = CheckedWindow(frame, attempt.source.name, frame.index[-1], data_hash(frame), cross)
+        log.info(
+            "candles: %d h from %s ending %s (hash %s, cross-checked with %s)",
+            len(frame),
+            window.source_name,
+            window.last_open_time.isoformat(),
+            window.data_hash[:12],
+            cross or "none",
+        )
+        return window
+
+    def _attempt(self, source: CandleSource, hours: int, now: datetime) -> _Attempt:
+        attempt = _Attempt(source)
+        last = pd.Timestamp(last_closed_open_time(now))
+        # Reach back by the staleness tolerance too, so a source that lags within tolerance
+        # still yields a full `hours` window (ending at its own last candle).
+        start = last - (hours - 1) * HOUR - self.config.max_staleness
+        end = last + HOUR
+        fetch_error = ""
+        try:
+            candles = self._load(source, start.to_pydatetime(), end.to_pydatetime())
+        except SourceError as exc:
+            fetch_error = str(exc)
+            candles = self.cache.read(source.name, start, end) if self.cache is not None else None
+        if candles is None or candles.empty:
+            attempt.problems = fetch_error or "no candles"
+            log.warning("candles from %s unusable: %s", source.name, attempt.problems)
+            return attempt
+        window = candles.loc[candles.index > candles.index[-1] - hours * HOUR]
+        result = check_window(window, now=now, hours=hours, config=self.config)
+        if not result.ok:
+            attempt.problems = str(result) + (f" (fetch failed: {fetch_error})" if fetch_error else "")
+            log.warning("candles from %s failed checks: %s", source.name, attempt.problems)
+            return attempt
+        if fetch_error:
+            log.warning("%s: fetch failed (%s) but cached candles pass the checks", source.name, fetch_error)
+        attempt.window = window
+        return attempt
+
+    def _load(self, source: CandleSource, start: datetime, end: datetime) -> pd.DataFrame:
+        if self.cache is None:
+            return source.fetch(start, end)
+        holes = self.cache.missing(source.name, start, end)
+        if holes:
+            # One request from the oldest hole to the end: usually just the newest hour or two.
+            lo, hi = holes[0][0], holes[-1][1]
+            fetched = source.fetch(lo, hi)
+            self.cache.store(source.name, fetched)
+        return self.cache.read(source.name, start, end)
