@@ -53,8 +53,6 @@ from allora_sdk.rpc_client.protos.emissions.v10 import (
 from allora_sdk.rpc_client.protos.feemarket.feemarket.v1 import GasPriceRequest
 from allora_sdk.rpc_client.protos.feemarket.feemarket.v1 import QueryStub as FeemarketStub
 from allora_sdk.rpc_client.protos.google.protobuf import Any
-from grpclib.const import Status
-from grpclib.exceptions import GRPCError
 
 from allora_worker.chain import errors as E
 from allora_worker.chain.endpoints import EndpointPool
@@ -218,11 +216,16 @@ class ChainClient:
         return int(block.header.height) if block and block.header else 0
 
     async def topic(self, topic_id: int) -> Topic:
-        resp = await self.pool.call(
-            "GetTopic",
-            lambda ch, t: EmissionsStub(ch).get_topic(GetTopicRequest(topic_id=topic_id), timeout=t),
-        )
-        if resp.topic is None:
+        try:
+            resp = await self.pool.call(
+                "GetTopic",
+                lambda ch, t: EmissionsStub(ch).get_topic(GetTopicRequest(topic_id=topic_id), timeout=t),
+            )
+        except E.QueryFailed as exc:
+            if not exc.not_found:
+                raise
+            resp = None  # type: ignore[assignment]
+        if resp is None or resp.topic is None:
             raise E.Fatal(f"topic {topic_id} does not exist on {self.chain_id}; check the topic id")
         return resp.topic
 
@@ -283,8 +286,8 @@ class ChainClient:
                 "AccountInfo",
                 lambda ch, t: AuthStub(ch).account_info(QueryAccountInfoRequest(address=addr), timeout=t),
             )
-        except GRPCError as exc:
-            if exc.status == Status.NOT_FOUND or "not found" in (exc.message or "").lower():
+        except E.QueryFailed as exc:
+            if exc.not_found:
                 raise E.OutOfFunds(
                     f"account {addr} does not exist on {self.chain_id}: send it some uallo first"
                 ) from None
@@ -310,8 +313,8 @@ class ChainClient:
                 "GasPrice",
                 lambda ch, t: FeemarketStub(ch).gas_price(GasPriceRequest(denom=self.fee_denom), timeout=t),
             )
-        except GRPCError as exc:
-            if exc.status == Status.UNIMPLEMENTED and self.fallback_gas_price is not None:
+        except E.QueryFailed as exc:
+            if exc.status == "UNIMPLEMENTED" and self.fallback_gas_price is not None:
                 return self.fallback_gas_price
             raise
         if resp.price is None or not resp.price.amount:
@@ -326,8 +329,8 @@ class ChainClient:
             resp = await self.pool.call(
                 "GetTx", lambda ch, t: TxStub(ch).get_tx(GetTxRequest(hash=txhash.upper()), timeout=t)
             )
-        except GRPCError as exc:
-            if exc.status == Status.NOT_FOUND or "not found" in (exc.message or "").lower():
+        except E.QueryFailed as exc:
+            if exc.not_found:
                 return None
             raise
         return resp.tx_response if resp.tx_response and resp.tx_response.txhash else None
@@ -344,10 +347,14 @@ class ChainClient:
                 "Simulate",
                 lambda ch, t: TxStub(ch).simulate(SimulateRequest(tx_bytes=probe.tx_bytes), timeout=t),
             )
-        except GRPCError as exc:
-            raise E.classify(None, None, exc.message or str(exc)) from None
+        except E.QueryFailed as exc:
+            raise E.classify(None, None, exc.grpc_message or str(exc)) from None
         used = int(resp.gas_info.gas_used) if resp.gas_info else 0
         return max(int(used * self.gas_adjustment), 1)
+
+    def forget_sequence(self) -> None:
+        """Query the account before the next signature (after something else moved the sequence)."""
+        self.allocator.next_sequence = None
 
     async def _resync(self, expected: int | None = None) -> Account:
         acc = await self.account()

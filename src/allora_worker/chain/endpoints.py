@@ -20,7 +20,7 @@ from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
-from allora_worker.chain.errors import DeadlineExceeded, Unavailable
+from allora_worker.chain.errors import DeadlineExceeded, QueryFailed, Unavailable
 from allora_worker.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,8 @@ class EndpointPool:
     async def call(self, what: str, fn: Callable[[Channel, float], Awaitable[T]]) -> T:
         """Run `fn(channel, timeout)` on the endpoints in order until one answers.
 
-        Raises `DeadlineExceeded` when the last failure was a deadline, else `Unavailable`.
+        Raises `QueryFailed` for an application-level gRPC error (no failover), `DeadlineExceeded`
+        when every endpoint failed and the last one on a deadline, else `Unavailable`.
         """
         last: BaseException | None = None
         for i in self._order():
@@ -133,6 +134,12 @@ class EndpointPool:
                 # Our own wait_for bounds everything, including a connect that never completes.
                 result = await asyncio.wait_for(fn(ep.open(), self.call_timeout_s), self.call_timeout_s)
             except Exception as exc:
+                if isinstance(exc, GRPCError) and not is_transport_failure(exc):
+                    # The node answered: the chain's verdict, the same on any other node.
+                    raise QueryFailed(
+                        f"{what}: {exc.status.name}: {exc.message}",
+                        status=exc.status.name, grpc_message=exc.message or "",
+                    ) from None
                 if not is_transport_failure(exc):
                     raise
                 last = exc

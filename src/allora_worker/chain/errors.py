@@ -14,6 +14,7 @@ class. Messages are redacted before they are stored on the exception.
 | OutOfGas | gas limit too low | raise gas, retry |
 | Unavailable | endpoint down / mempool full / deadline | back off, next endpoint |
 | ConfirmTimeout | broadcast ok, not in a block by deadline | keep `broadcast`; reconcile later |
+| QueryFailed | the node refused a query (not transport) | retry next cycle |
 | Rejected | any other failure of this tx | journal `rejected`; retry while window open |
 | Fatal (subclasses) | config/account problem no retry can fix | stop with the message: it says what to do |
 """
@@ -125,6 +126,21 @@ class Rejected(ChainError):
     handling = "this attempt failed; retry while the window is open"
 
 
+class QueryFailed(ChainError):
+    """The node answered a call with a non-transport gRPC error (NOT_FOUND, INVALID_ARGUMENT, ...)."""
+
+    handling = "the node refused the call; retry next cycle (a bug or a version mismatch if it persists)"
+
+    def __init__(self, message: str, *, status: str = "", grpc_message: str = "", **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.status = status
+        self.grpc_message = redact(grpc_message)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == "NOT_FOUND" or "not found" in self.grpc_message.lower()
+
+
 class Fatal(ChainError):
     """No retry fixes this; the message tells the operator what to do."""
 
@@ -220,7 +236,7 @@ def classify(
             f"the wallet is not registered as a worker in this topic ({log}); "
             "run: allora-worker register --topic <id>", **kw
         )
-    if "insufficient funds" in low:
+    if "insufficient funds" in low or "data sending fee" in low or "data fee" in low:
         return OutOfFunds(f"the wallet cannot pay ({log}); fund the wallet with uallo", **kw)
     if "mempool is full" in low:
         return MempoolFull(f"mempool full: {log}", **kw)

@@ -1,0 +1,174 @@
+"""The chain/journal boundary: run one journaled submission, and reconcile in-flight entries.
+
+`submit_journaled` writes each state before the next external effect (signed before broadcast,
+broadcast before confirm) and maps every chain error class to its journal state.
+
+`reconcile` runs at start (and each cycle) before anything is re-signed. For every entry left
+`signed` or `broadcast` it asks the chain what happened to the stored tx:
+
+- in a block: `confirmed` (or, for a failed DeliverTx, the state its error class says);
+- unknown and the nonce gone: `missed`;
+- unknown and the nonce open: the *same signed bytes* are broadcast again (same hash, same
+  sequence, so at most one of them can ever land) and confirmed; if the node says the sequence is
+  already used and the tx still is not found, the stored tx can never land: `rejected`, which lets
+  the worker re-claim and re-sign the nonce.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from allora_worker.chain import errors as E
+from allora_worker.chain.client import ChainClient, SignedTx, describe
+from allora_worker.journal import BROADCAST, CLAIMED, SIGNED, Entry, Journal
+
+log = logging.getLogger(__name__)
+
+CRASH_ENV = "ALLORA_WORKER_CRASH_AT"
+CRASH_POINTS = ("claimed", "signed", "broadcast", "before_confirm")
+
+
+def crash_point(step: str) -> None:
+    """Test hook, off unless ALLORA_WORKER_CRASH_AT names this step: SIGKILL ourselves right here.
+
+    Steps: `claimed` (after the claim is on disk), `signed` (after the signed tx is on disk, before
+    broadcast), `broadcast` (the node accepted the tx, before the journal says so), `before_confirm`
+    (the journal says broadcast, before confirmation).
+    """
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def submit_journaled(
+    client: ChainClient,
+    journal: Journal,
+    topic_id: int,
+    nonce: int,
+    value: float | str,
+    *,
+    crash: Callable[[str], None] = crash_point,
+) -> Entry:
+    """Submit a claimed (topic, nonce) with the journal in the loop. Returns the final entry.
+
+    Raises only `Fatal` (after journaling it as rejected): the operator must act.
+    """
+    entry = journal.get(topic_id, nonce)
+    if entry is None or entry.state != CLAIMED:
+        raise ValueError(f"topic {topic_id} nonce {nonce} must be claimed first (is {entry and entry.state})")
+
+    def on_signed(s: SignedTx) -> None:
+        journal.mark_signed(topic_id, nonce, txhash=s.txhash, tx_bytes=s.tx_bytes, sequence=s.sequence,
+                            value=s.value)
+        crash("signed")
+
+    def on_broadcast(s: SignedTx) -> None:
+        crash("broadcast")
+        journal.mark_broadcast(topic_id, nonce, txhash=s.txhash)
+        crash("before_confirm")
+
+    try:
+        result = await client.submit(topic_id, nonce, value, on_signed=on_signed, on_broadcast=on_broadcast)
+    except Exception as exc:
+        return _record_failure(journal, topic_id, nonce, exc)
+    return journal.mark_confirmed(topic_id, nonce, txhash=result.txhash, height=result.height)
+
+
+def _record_failure(journal: Journal, topic_id: int, nonce: int, exc: Exception) -> Entry:
+    current = journal.get(topic_id, nonce)
+    assert current is not None
+    code = getattr(exc, "code", None)
+    if isinstance(exc, E.AlreadySubmitted):
+        return journal.mark_confirmed(topic_id, nonce, chain_code=code, detail=describe(exc))
+    if isinstance(exc, E.WindowClosed):
+        return journal.mark_missed(topic_id, nonce, reason=describe(exc), chain_code=code)
+    if isinstance(exc, (E.ConfirmTimeout, E.Unavailable)) and current.state in (SIGNED, BROADCAST):
+        # The tx may be in a mempool: leave it in flight for reconcile, never re-sign blindly.
+        log.warning("topic %s nonce %s left %s: %s", topic_id, nonce, current.state, describe(exc))
+        return current
+    entry = journal.mark_rejected(topic_id, nonce, error=describe(exc), chain_code=code,
+                                  codespace=getattr(exc, "codespace", None))
+    if isinstance(exc, E.Fatal):
+        raise exc
+    if not isinstance(exc, E.ChainError):
+        log.error("topic %s nonce %s: unexpected %s", topic_id, nonce, describe(exc))
+    return entry
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    topic_id: int
+    nonce: int
+    before: str
+    after: str
+
+
+async def reconcile(journal: Journal, client: ChainClient) -> list[Reconciled]:
+    """Settle every in-flight entry with the chain. Safe to run any time; idempotent."""
+    done: list[Reconciled] = []
+    for entry in journal.in_flight():
+        try:
+            after = await _reconcile_one(journal, client, entry)
+        except E.Unavailable as exc:
+            log.warning("reconcile topic %s nonce %s postponed: %s",
+                        entry.topic_id, entry.nonce, describe(exc))
+            after = entry
+        done.append(Reconciled(entry.topic_id, entry.nonce, entry.state, after.state))
+    # Whatever we re-broadcast moved the account sequence: sign the next tx from a fresh query.
+    client.forget_sequence()
+    return done
+
+
+async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry) -> Entry:
+    t, n = entry.topic_id, entry.nonce
+    if entry.txhash:
+        found = await client.get_tx(entry.txhash)
+        if found is not None:
+            return _settle_included(journal, entry, found.code, found.codespace, found.raw_log, found.height)
+    if not await client.is_nonce_open(t, n):
+        return journal.mark_missed(t, n, reason="window closed; our tx is not on chain")
+    if not entry.tx_bytes or not entry.txhash:
+        return journal.mark_rejected(t, n, error="in flight without stored tx bytes; re-sign")
+    signed = SignedTx(topic_id=t, nonce=n, value=entry.value or "", txhash=entry.txhash,
+                      tx_bytes=entry.tx_bytes, sequence=entry.sequence or 0, account_number=0,
+                      gas_limit=0, fee=0)
+    try:
+        await client.broadcast(signed)
+    except E.SequenceMismatch:
+        found = await client.get_tx(entry.txhash)
+        if found is not None:
+            return _settle_included(journal, entry, found.code, found.codespace, found.raw_log, found.height)
+        return journal.mark_rejected(t, n, error="stored tx superseded (its sequence is used); re-sign")
+    except E.AlreadySubmitted as exc:
+        return journal.mark_confirmed(t, n, chain_code=exc.code, detail=describe(exc))
+    except E.WindowClosed as exc:
+        return journal.mark_missed(t, n, reason=describe(exc), chain_code=exc.code)
+    except E.Unavailable:
+        raise
+    except E.ChainError as exc:
+        return journal.mark_rejected(t, n, error=describe(exc), chain_code=exc.code, codespace=exc.codespace)
+    if entry.state != BROADCAST:
+        journal.mark_broadcast(t, n, txhash=entry.txhash)
+    try:
+        resp = await client.confirm(entry.txhash)
+    except E.ConfirmTimeout:
+        return journal.get(t, n)  # type: ignore[return-value]
+    except E.ChainError as exc:
+        return _record_failure(journal, t, n, exc)
+    return journal.mark_confirmed(t, n, txhash=entry.txhash, height=int(resp.height))
+
+
+def _settle_included(journal: Journal, entry: Entry, code: int, codespace: str, raw_log: str,
+                     height: int) -> Entry:
+    t, n = entry.topic_id, entry.nonce
+    if code == 0:
+        return journal.mark_confirmed(t, n, txhash=entry.txhash, height=int(height))
+    err = E.classify(codespace, code, raw_log, txhash=entry.txhash)
+    if isinstance(err, E.AlreadySubmitted):
+        return journal.mark_confirmed(t, n, chain_code=code, detail=describe(err))
+    if isinstance(err, E.WindowClosed):
+        return journal.mark_missed(t, n, reason=describe(err), chain_code=code)
+    return journal.mark_rejected(t, n, error=describe(err), chain_code=code, codespace=codespace)

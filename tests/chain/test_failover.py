@@ -1,0 +1,108 @@
+"""Endpoint failover and deadlines: a dead endpoint, a black hole, an injected outage."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from allora_worker.chain import errors as E
+from allora_worker.chain.endpoints import EndpointError, parse_endpoint
+
+from .conftest import Env
+
+pytestmark = pytest.mark.integration
+
+
+def dead_port() -> int:
+    """A loopback port nobody listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+async def blackhole() -> AsyncIterator[str]:
+    """A TCP server that accepts and never answers: the HTTP/2 handshake hangs forever."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read(-1)
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"grpc+http://127.0.0.1:{port}"
+    for w in held:
+        w.close()
+    server.close()
+    await server.wait_closed()
+
+
+def test_endpoint_parsing() -> None:
+    def shape(url: str) -> tuple[str, int, bool]:
+        e = parse_endpoint(url)
+        return e.host, e.port, e.ssl
+
+    assert shape("grpc+http://127.0.0.1:9090") == ("127.0.0.1", 9090, False)
+    assert shape("grpcs://allora-grpc.testnet.allora.network:443") == (
+        "allora-grpc.testnet.allora.network", 443, True)
+    assert parse_endpoint("example.org:443").ssl and not parse_endpoint("localhost:9090").ssl
+    with pytest.raises(EndpointError):
+        parse_endpoint("ftp://x:1")
+
+
+async def test_dead_first_endpoint_fails_over_to_the_second(env: Env) -> None:
+    dead = f"grpc+http://127.0.0.1:{dead_port()}"
+    c = env.make_client(endpoints=[dead, env.url])
+    assert await c.check_chain_id() == env.devnet.config.chain_id
+    assert c.pool.endpoints[0].failures == 1 and c.pool.current.url == env.url
+    nonce = await env.open_nonce(c, 67)
+    r = await c.submit(67, nonce, 0.5)
+    assert [a.txhash for a in env.devnet.accepted_inferences(67)] == [r.txhash]
+
+
+async def test_all_endpoints_dead_is_unavailable(env: Env) -> None:
+    c = env.make_client(endpoints=[f"grpc+http://127.0.0.1:{dead_port()}", f"grpc://127.0.0.1:{dead_port()}"])
+    with pytest.raises(E.Unavailable):
+        await c.open_nonces(67)
+
+
+async def test_blackholed_endpoint_hits_the_deadline(env: Env, blackhole: str) -> None:
+    c = env.make_client(endpoints=[blackhole], call_timeout_s=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(E.DeadlineExceeded):
+        await c.open_nonces(67)
+    assert 0.4 < time.monotonic() - t0 < 2.0
+
+
+async def test_blackholed_first_endpoint_fails_over_after_the_deadline(env: Env, blackhole: str) -> None:
+    c = env.make_client(endpoints=[blackhole, env.url], call_timeout_s=0.5)
+    t0 = time.monotonic()
+    assert await c.open_nonces(67) is not None
+    assert 0.4 < time.monotonic() - t0 < 2.0
+    # The black hole now rests: the next call goes straight to the good endpoint.
+    t1 = time.monotonic()
+    await c.open_nonces(67)
+    assert time.monotonic() - t1 < 0.4
+
+
+async def test_devnet_blackhole_fault_on_one_method(env: Env) -> None:
+    env.devnet.faults.blackhole = {"GetUnfulfilledWorkerNonces"}
+    c = env.make_client(call_timeout_s=0.4)
+    assert (await c.topic(67)).id == 67  # other methods still answer
+    with pytest.raises(E.DeadlineExceeded):
+        await c.open_nonces(67)
+
+
+async def test_injected_outage_then_recovery(env: Env) -> None:
+    c = env.make_client()
+    env.devnet.faults.unavailable_for(0.3)
+    with pytest.raises(E.Unavailable):
+        await c.open_nonces(67)
+    await asyncio.sleep(0.35)
+    # The single endpoint is cooling down but is still tried (better than failing outright).
+    assert isinstance(await c.open_nonces(67), list)
