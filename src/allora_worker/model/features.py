@@ -74,12 +74,15 @@ def check_candles(candles: pd.DataFrame) -> None:
         raise ValueError("candle open_time values must be on the hour")
 
 
-def _too_gappy(missing: pd.Series, span_rows: int) -> pd.Series:
+def _too_gappy(missing: np.ndarray, span_rows: int) -> np.ndarray:
     """True where the `span_rows` rows ending at t hold more missing hours than allowed."""
     allowed = int(np.floor(span_rows * MISSING_FRACTION))
-    counts = missing.astype("float64").rolling(span_rows, min_periods=span_rows).sum()
     # A window that starts before the frame has unknown content: treat it as too gappy.
-    return counts.isna() | (counts > allowed)
+    out = np.ones(len(missing), dtype=bool)
+    if span_rows <= len(missing):
+        cumulative = np.concatenate([[0], np.cumsum(missing, dtype=np.int64)])
+        out[span_rows - 1 :] = (cumulative[span_rows:] - cumulative[:-span_rows]) > allowed
+    return out
 
 
 def _truncated_ewma(values: np.ndarray, halflife: float, span: int) -> np.ndarray:
@@ -131,11 +134,14 @@ def _compute(candles: pd.DataFrame) -> pd.DataFrame:
     feats[name] = pd.Series(_truncated_ewma(hourly.to_numpy(), EWMA_HALFLIFE, EWMA_SPAN), index=filled.index)
     spans[name] = EWMA_SPAN + 1
 
-    frame = pd.DataFrame(feats, index=filled.index)[FEATURE_NAMES]
-    for col in FEATURE_NAMES:
-        frame.loc[_too_gappy(missing, spans[col]).to_numpy(), col] = np.nan
-    frame.loc[missing.to_numpy(), :] = np.nan
-    return frame.replace([np.inf, -np.inf], np.nan)
+    # Masking in numpy, not via DataFrame.loc per column: this runs on every live prediction.
+    values = np.column_stack([feats[col].to_numpy(dtype="float64") for col in FEATURE_NAMES])
+    miss = missing.to_numpy()
+    for j, col in enumerate(FEATURE_NAMES):
+        values[_too_gappy(miss, spans[col]), j] = np.nan
+    values[miss, :] = np.nan
+    values[~np.isfinite(values)] = np.nan
+    return pd.DataFrame(values, index=filled.index, columns=FEATURE_NAMES)
 
 
 def feature_spec() -> dict[str, object]:

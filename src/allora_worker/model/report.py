@@ -76,7 +76,7 @@ def _plots(ctx: ReportContext, out: Path) -> list[tuple[str, str]]:
             p.index,
             err,
             lw=1.4 if name == model else 0.9,
-            color=f"C{(3 if name == model else i)}",
+            color="k" if name == model else f"C{i}",
             label=name,
         )
     ax.set_title("Rolling 30-day MSE, out of sample (lower is better)")
@@ -96,7 +96,7 @@ def _plots(ctx: ReportContext, out: Path) -> list[tuple[str, str]]:
             p.index,
             np.cumsum(hits - 0.5),
             lw=1.4 if name == model else 0.9,
-            color=f"C{(3 if name == model else i)}",
+            color="k" if name == model else f"C{i}",
             label=name,
         )
     ax.axhline(0, color="k", lw=0.5)
