@@ -83,19 +83,20 @@ class FaultInjector:
     async def before_call(self, path: str) -> None:
         """Sleep, hang or raise as the plan says; return normally to let the call through."""
         plan = self._plan
-        if plan.blackhole and _matches(plan.blackhole, path):
+        # Copies: a test thread may mutate the plan's containers while this loop reads them.
+        if plan.blackhole and _matches(tuple(plan.blackhole), path):
             self._count("blackhole")
             # Hang until the devnet stops: the request was read, no answer ever comes.
             await self._release.wait()
             raise GRPCError(Status.UNAVAILABLE, "devnet stopped")
-        delay = _lookup(plan.latency, path)
+        delay = _lookup(dict(plan.latency), path)
         if delay > 0:
             self._count("latency")
             await asyncio.sleep(delay)
         if self.is_unavailable():
             self._count("unavailable")
             raise GRPCError(Status.UNAVAILABLE, "devnet: node unavailable (injected outage)")
-        rate = _lookup(plan.error_rate, path)
+        rate = _lookup(dict(plan.error_rate), path)
         if rate > 0:
             with self._lock:
                 draw = self._rng.random()
@@ -108,7 +109,7 @@ class FaultInjector:
         if plan.unavailable_until is not None and time.monotonic() < plan.unavailable_until:
             return True
         height = self._height()
-        return any(lo <= height <= hi for lo, hi in plan.unavailable_blocks)
+        return any(lo <= height <= hi for lo, hi in list(plan.unavailable_blocks))
 
     def take_drop(self) -> bool:
         """True when this accepted tx must vanish from the mempool instead of being included."""
