@@ -1,0 +1,130 @@
+"""Reconcile and the journaled submit against the devnet: every in-flight state settles correctly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from allora_worker.chain import errors as E
+from allora_worker.chain.reconcile import reconcile, submit_journaled
+from allora_worker.journal import BROADCAST, CONFIRMED, MISSED, REJECTED, SIGNED, Journal
+
+from .conftest import FUNDS, Env, new_wallet
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def journal(tmp_path: Path):
+    j = Journal(tmp_path / "journal.sqlite")
+    yield j
+    j.close()
+
+
+def _ours(env: Env, topic: int, nonce: int) -> list[str]:
+    return [a.txhash for a in env.devnet.accepted_inferences(topic)
+            if a.nonce == nonce and a.worker == env.wallet.address]
+
+
+async def test_signed_but_never_broadcast_is_sent_again_with_the_same_bytes(
+    env: Env, journal: Journal
+) -> None:
+    c = env.make_client()
+    nonce = await env.open_nonce(c, 67)
+    journal.claim(67, nonce)
+    signed = await c.prepare(67, nonce, 0.07)
+    journal.mark_signed(67, nonce, txhash=signed.txhash, tx_bytes=signed.tx_bytes, sequence=signed.sequence)
+    # (crash here) -- a new process reconciles:
+    c2 = env.make_client()
+    settled = await reconcile(journal, c2)
+    assert [(s.before, s.after) for s in settled] == [(SIGNED, CONFIRMED)]
+    assert _ours(env, 67, nonce) == [signed.txhash]
+    assert journal.get(67, nonce).txhash == signed.txhash  # type: ignore[union-attr]
+
+
+async def test_broadcast_and_included_is_confirmed_without_resending(env: Env, journal: Journal) -> None:
+    c = env.make_client()
+    nonce = await env.open_nonce(c, 67)
+    journal.claim(67, nonce)
+    signed = await c.prepare(67, nonce, 0.07)
+    journal.mark_signed(67, nonce, txhash=signed.txhash, tx_bytes=signed.tx_bytes, sequence=signed.sequence)
+    await c.broadcast(signed)
+    journal.mark_broadcast(67, nonce, txhash=signed.txhash)
+    await c.confirm(signed.txhash)
+    seen = env.devnet.state.counters["txs_seen"]
+    settled = await reconcile(journal, env.make_client())
+    assert [(s.before, s.after) for s in settled] == [(BROADCAST, CONFIRMED)]
+    assert env.devnet.state.counters["txs_seen"] == seen  # GetTx found it: nothing re-sent
+    assert journal.get(67, nonce).height  # type: ignore[union-attr]
+
+
+async def test_in_flight_after_the_window_closed_is_missed(env: Env, journal: Journal) -> None:
+    c = env.make_client()
+    nonces = await c.open_nonces(69)
+    while not nonces:
+        nonces = await c.open_nonces(69)
+    nonce = nonces[-1]
+    journal.claim(69, nonce)
+    signed = await c.prepare(69, nonce, 0.07)
+    journal.mark_signed(69, nonce, txhash=signed.txhash, tx_bytes=signed.tx_bytes, sequence=signed.sequence)
+    await env.devnet.wait_for_height(nonce + 5, timeout=5)
+    settled = await reconcile(journal, env.make_client())
+    assert [(s.before, s.after) for s in settled] == [(SIGNED, MISSED)]
+    assert _ours(env, 69, nonce) == []
+
+
+async def test_superseded_sequence_is_rejected_then_resigned(env: Env, journal: Journal) -> None:
+    c = env.make_client()
+    nonce = await env.open_nonce(c, 67)
+    journal.claim(67, nonce)
+    signed = await c.prepare(67, nonce, 0.07)
+    journal.mark_signed(67, nonce, txhash=signed.txhash, tx_bytes=signed.tx_bytes, sequence=signed.sequence)
+    env.devnet.bump_sequence(env.wallet.address)  # another tx took that sequence
+    c2 = env.make_client()
+    settled = await reconcile(journal, c2)
+    assert [(s.before, s.after) for s in settled] == [(SIGNED, REJECTED)]
+    assert journal.claim(67, nonce) is not None
+    entry = await submit_journaled(c2, journal, 67, nonce, 0.07)
+    assert entry.state == CONFIRMED and entry.txhash != signed.txhash and entry.attempts == 2
+    assert _ours(env, 67, nonce) == [entry.txhash]
+
+
+async def test_journaled_submit_maps_outcomes(env: Env, journal: Journal) -> None:
+    c = env.make_client()
+    nonce = await env.open_nonce(c, 67)
+    journal.claim(67, nonce)
+    done = await submit_journaled(c, journal, 67, nonce, 0.123)
+    assert done.state == CONFIRMED and done.value == "0.123" and done.height
+    states = [e.to_state for e in journal.events(67, nonce)]
+    assert states == ["claimed", "signed", "broadcast", "confirmed"]
+    # A second process that lost its journal: the chain says already submitted -> confirmed.
+    with Journal(journal.path.parent / "other.sqlite") as other:
+        other.claim(67, nonce)
+        again = await submit_journaled(c, other, 67, nonce, 0.5)
+        assert again.state == CONFIRMED and "already submitted" in (other.events(67, nonce)[-1].detail or "")
+    assert len(_ours(env, 67, nonce)) == 1
+
+
+async def test_journaled_submit_records_fatal_and_reraises(env: Env, journal: Journal) -> None:
+    stranger = new_wallet()
+    env.devnet.fund(stranger.address, FUNDS)
+    c = env.make_client(wallet=stranger)
+    nonce = await env.open_nonce(c, 67)
+    journal.claim(67, nonce)
+    with pytest.raises(E.NotRegistered):
+        await submit_journaled(c, journal, 67, nonce, 0.1)
+    e = journal.get(67, nonce)
+    assert e is not None and e.state == REJECTED and "register" in (e.error or "")
+
+
+async def test_dropped_tx_stays_in_flight_then_reconcile_lands_it(env: Env, journal: Journal) -> None:
+    c = env.make_client(confirm_timeout_s=0.5)
+    nonce = await env.open_nonce(c, 67)
+    journal.claim(67, nonce)
+    env.devnet.faults.drop_txs = 1
+    entry = await submit_journaled(c, journal, 67, nonce, 0.3)
+    assert entry.state == BROADCAST and _ours(env, 67, nonce) == []
+    settled = await reconcile(journal, c)
+    assert [(s.before, s.after) for s in settled] == [(BROADCAST, CONFIRMED)]
+    assert _ours(env, 67, nonce) == [entry.txhash]
