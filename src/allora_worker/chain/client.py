@@ -43,6 +43,7 @@ from allora_sdk.rpc_client.protos.emissions.v10 import (
     GetUnfulfilledWorkerNoncesRequest,
     GetWorkerSubmissionWindowStatusRequest,
     GetWorkerSubmissionWindowStatusResponse,
+    IsTopicActiveRequest,
     IsWorkerNonceUnfulfilledRequest,
     IsWorkerRegisteredInTopicIdRequest,
     Topic,
@@ -228,6 +229,15 @@ class ChainClient:
         if resp is None or resp.topic is None:
             raise E.Fatal(f"topic {topic_id} does not exist on {self.chain_id}; check the topic id")
         return resp.topic
+
+    async def is_topic_active(self, topic_id: int) -> bool:
+        resp = await self.pool.call(
+            "IsTopicActive",
+            lambda ch, t: EmissionsStub(ch).is_topic_active(
+                IsTopicActiveRequest(topic_id=topic_id), timeout=t
+            ),
+        )
+        return bool(resp.is_active)
 
     async def open_nonces(self, topic_id: int) -> list[int]:
         """Open worker nonces (block heights), oldest first. Empty between windows: not an error."""

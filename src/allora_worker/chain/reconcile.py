@@ -85,8 +85,12 @@ def _record_failure(journal: Journal, topic_id: int, nonce: int, exc: Exception)
         return journal.mark_confirmed(topic_id, nonce, chain_code=code, detail=describe(exc))
     if isinstance(exc, E.WindowClosed):
         return journal.mark_missed(topic_id, nonce, reason=describe(exc), chain_code=code)
-    if isinstance(exc, (E.ConfirmTimeout, E.Unavailable)) and current.state in (SIGNED, BROADCAST):
-        # The tx may be in a mempool: leave it in flight for reconcile, never re-sign blindly.
+    uncertain = isinstance(exc, (E.ConfirmTimeout, E.Unavailable, E.QueryFailed)) or not isinstance(
+        exc, E.ChainError
+    )
+    if uncertain and current.state in (SIGNED, BROADCAST):
+        # We do not know whether the tx is in a mempool or a block: leave it in flight for reconcile,
+        # never re-sign blindly. (A CheckTx/DeliverTx verdict, by contrast, is final for that tx.)
         log.warning("topic %s nonce %s left %s: %s", topic_id, nonce, current.state, describe(exc))
         return current
     entry = journal.mark_rejected(topic_id, nonce, error=describe(exc), chain_code=code,

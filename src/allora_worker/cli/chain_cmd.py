@@ -1,9 +1,103 @@
-"""Commands of this group (filled in by the issue that owns them)."""
+"""`allora-worker register --topic N` and `allora-worker wallet balance`.
+
+Endpoints and chain id come from the settings (preset network, env, TOML) unless `--grpc` /
+`--chain-id` override them; the wallet from MNEMONIC_FILE / MNEMONIC.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from decimal import Decimal
+
 import typer
+
+from allora_worker.chain.client import ChainClient
+from allora_worker.chain.errors import ChainError
+from allora_worker.chain.wallet import Wallet, WalletError, load_wallet
+from allora_worker.cli.common import fail, settings_for
+from allora_worker.config import FEE_TIER_MULTIPLIER, Settings
+
+UALLO_PER_ALLO = Decimal(10) ** 18
+
+GRPC_OPTION = typer.Option(None, "--grpc", help="gRPC endpoint (repeat for failover); overrides settings.")
+CHAIN_ID_OPTION = typer.Option(None, "--chain-id", help="Chain id; overrides settings.")
+
+
+def client_from_settings(settings: Settings, wallet: Wallet | None) -> ChainClient:
+    """A ChainClient configured from Settings (endpoints, chain id, fees, timeouts)."""
+    return ChainClient(
+        settings.effective_endpoints,
+        settings.effective_chain_id,
+        wallet,
+        fee_denom="uallo",
+        gas_adjustment=settings.fees.gas_adjustment,
+        fee_multiplier=FEE_TIER_MULTIPLIER[settings.fees.tier],
+        max_fee=settings.fees.max_fee_uallo,
+        call_timeout_s=settings.chain.call_timeout_seconds,
+        confirm_timeout_s=settings.chain.confirm_timeout_seconds,
+    )
+
+
+def _load(ctx: typer.Context, grpc: list[str] | None, chain_id: str | None) -> tuple[Settings, Wallet]:
+    settings = settings_for(ctx, grpc_endpoints=grpc or None, chain_id=chain_id)
+    try:
+        wallet = load_wallet(
+            settings.mnemonic.get_secret_value() if settings.mnemonic else None,
+            settings.mnemonic_file,
+            settings.wallet_address,
+        )
+    except WalletError as exc:
+        fail(str(exc), code=2)
+    return settings, wallet
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add this module's commands to the root app."""
+    wallet_app = groups.setdefault("wallet", typer.Typer(help="The worker's wallet.", no_args_is_help=True))
+    if not any(info.typer_instance is wallet_app for info in app.registered_groups):
+        app.add_typer(wallet_app, name="wallet")
+
+    @app.command("register")
+    def register_cmd(
+        ctx: typer.Context,
+        topic: int = typer.Option(..., "--topic", help="Topic id to register the wallet in as a worker."),
+        grpc: list[str] | None = GRPC_OPTION,
+        chain_id: str | None = CHAIN_ID_OPTION,
+    ) -> None:
+        """Register the wallet as a worker in a topic (does nothing if it already is)."""
+        settings, wallet = _load(ctx, grpc, chain_id)
+
+        async def go() -> str:
+            async with client_from_settings(settings, wallet) as client:
+                await client.check_chain_id()
+                await client.topic(topic)  # a clear error for an unknown topic
+                if await client.is_registered(topic):
+                    return f"{wallet.address} is already registered in topic {topic}"
+                resp = await client.register(topic)
+                return (f"registered {wallet.address} in topic {topic} "
+                        f"(tx {resp.txhash}, height {resp.height})")
+
+        try:
+            typer.echo(asyncio.run(go()))
+        except ChainError as exc:
+            fail(str(exc))
+
+    @wallet_app.command("balance")
+    def balance_cmd(
+        ctx: typer.Context,
+        grpc: list[str] | None = GRPC_OPTION,
+        chain_id: str | None = CHAIN_ID_OPTION,
+    ) -> None:
+        """Print the wallet's fee-denom balance."""
+        settings, wallet = _load(ctx, grpc, chain_id)
+
+        async def go() -> int:
+            async with client_from_settings(settings, wallet) as client:
+                await client.check_chain_id()
+                return await client.balance()
+
+        try:
+            amount = asyncio.run(go())
+        except ChainError as exc:
+            fail(str(exc))
+        typer.echo(f"address: {wallet.address}")
+        typer.echo(f"balance: {amount} uallo ({Decimal(amount) / UALLO_PER_ALLO:f} ALLO)")
