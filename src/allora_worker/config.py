@@ -81,6 +81,14 @@ class TopicSettings(BaseModel):
     poll_seconds: float | None = Field(default=None, gt=0)
     until: datetime | None = None
     max_data_age_hours: float = Field(default=2.0, gt=0)
+    # A prediction beyond this magnitude is refused (a 168 h BTC log-return of 1.0 is a 172% move).
+    max_abs_value: float = Field(default=1.0, gt=0)
+    # What to do when the chain says the topic is inactive: keep waiting, or stop this topic.
+    on_inactive: Literal["wait", "stop"] = "wait"
+    # `replay` source only (devnet): which bundled data set, from when, how fast.
+    replay_dataset: Literal["binance", "coinbase"] = "binance"
+    replay_start: datetime | None = None
+    replay_speed: float = Field(default=1.0, gt=0)
     enabled: bool = True
 
 
@@ -90,6 +98,18 @@ class FeeSettings(BaseModel):
     gas_adjustment: float = Field(default=1.5, ge=1.0, le=10.0)
     tier: Literal["low", "standard", "priority"] = "standard"
     max_fee_uallo: int = Field(default=2_000_000_000_000_000, gt=0)
+
+
+FEE_TIER_MULTIPLIER = {"low": 1.0, "standard": 1.5, "priority": 3.0}
+
+
+class ChainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    call_timeout_seconds: float = Field(default=10.0, gt=0)
+    confirm_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Pre-flight fails under this balance: a worker that cannot pay fees only fills the logs.
+    min_balance_uallo: int = Field(default=1, ge=0)
 
 
 class LogSettings(BaseModel):
@@ -154,6 +174,7 @@ class Settings(BaseSettings):
     until: datetime | None = None
     heartbeat_seconds: float = Field(default=3600.0, gt=0)
     fees: FeeSettings = Field(default_factory=FeeSettings)
+    chain: ChainSettings = Field(default_factory=ChainSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
 
@@ -368,6 +389,13 @@ def validate(settings: Settings, *, now: datetime | None = None, need_wallet: bo
                 f"topic {topic.id} uses the tiingo source but TIINGO_API_KEY is not set "
                 "(set it, or choose sources = [\"binance\", \"coinbase\"])"
             )
+        if "replay" in topic.sources and settings.network != "devnet":
+            problems.append(
+                f"topic {topic.id}: the replay source replays recorded history and is allowed on the "
+                "devnet only; use tiingo, binance or coinbase on a real network"
+            )
+        if "replay" in topic.sources and topic.replay_start is None:
+            problems.append(f"topic {topic.id}: the replay source needs replay_start (a past UTC time)")
         if "csv" in topic.sources and topic.data_file is None:
             problems.append(f"topic {topic.id} uses the csv source but has no data_file")
         if topic.bundle is not None and not Path(os.path.expanduser(str(topic.bundle))).exists():

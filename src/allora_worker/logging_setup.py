@@ -8,6 +8,7 @@ errors are counted and reported once, not raised.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -65,7 +66,7 @@ class JsonLinesFormatter(logging.Formatter):
 
 
 class _UTCFormatter(logging.Formatter):
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -76,16 +77,15 @@ class _QuietFailureMixin:
     _reported = False
     _lock = threading.Lock()
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+    def handleError(self, record: logging.LogRecord) -> None:
         with self._lock:
             type(self).failures += 1
             if not type(self)._reported:
                 type(self)._reported = True
                 exc = sys.exc_info()[1]
-                try:
+                # stderr itself may be gone (closed pipe): then there is nobody left to tell.
+                with contextlib.suppress(Exception):
                     sys.stderr.write(f"allora-worker: log handler failed, continuing without it: {exc}\n")
-                except Exception:  # noqa: S110 - stderr itself may be gone; nothing left to tell
-                    pass
 
 
 class SafeRotatingFileHandler(_QuietFailureMixin, logging.handlers.RotatingFileHandler):

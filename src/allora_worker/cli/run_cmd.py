@@ -1,9 +1,183 @@
-"""Commands of this group (filled in by the issue that owns them)."""
+"""`run` (the daemon), `status`, `doctor` and `demo`."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
+
+from allora_worker.chain.wallet import WalletError
+from allora_worker.cli.common import EXIT_CONFIG, fail, global_options, settings_for, setup_logging
+from allora_worker.config import ConfigError, Settings, load_settings, validate
+from allora_worker.journal import Journal
+from allora_worker.worker.heartbeat import read_heartbeat
+from allora_worker.worker.preflight import EXIT_PREFLIGHT, run_checks
+from allora_worker.worker.service import RunOptions, WorkerService, client_for, wallet_for
+from allora_worker.worker.topic import TopicRuntime
+
+
+def _parse_until(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--until {value!r} is not an ISO time such as 2026-12-31T00:00:00Z", code=EXIT_CONFIG)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add this module's commands to the root app."""
+    @app.command("run")
+    def run(
+        ctx: typer.Context,
+        once: bool = typer.Option(False, "--once", help="One cycle per topic; exit 0 if it submitted, 4 if not."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Everything but the broadcast: sign and log the tx."),
+        until: str | None = typer.Option(None, "--until", help="End time (ISO 8601, UTC); graceful stop then."),
+        schedule: str | None = typer.Option(
+            None, "--schedule", help="nonce (default: follow the chain's windows) or interval (hourly)."
+        ),
+        topic: list[int] | None = typer.Option(None, "--topic", help="Only these topic ids (repeatable)."),
+    ) -> None:
+        """Run the worker daemon: submit one prediction to every open window of the configured topics."""
+        if schedule is not None and schedule not in ("nonce", "interval"):
+            fail("--schedule must be nonce or interval", code=EXIT_CONFIG)
+        end = _parse_until(until)
+        options = global_options(ctx)
+
+        def load() -> Settings:
+            settings = load_settings(options.config, options.overrides)
+            if topic:
+                settings = _only_topics(settings, topic)
+            return settings
+
+        try:
+            settings = load()
+        except ConfigError as error:
+            typer.echo("invalid configuration:", err=True)
+            for problem in error.problems:
+                typer.echo(f"  - {problem}", err=True)
+            raise typer.Exit(EXIT_CONFIG) from None
+        if end is not None and end <= datetime.now(UTC):
+            fail(f"--until {end.isoformat()} is in the past", code=EXIT_CONFIG)
+        if not settings.effective_topics:
+            fail("no topics configured: set TOPIC_ID or add a [[topics]] table", code=EXIT_CONFIG)
+        setup_logging(settings)
+        service = WorkerService(
+            settings,
+            RunOptions(once=once, dry_run=dry_run, until=end, schedule=schedule),
+            reload_settings=load,
+        )
+        summary = service.run()
+        raise typer.Exit(summary.exit_code)
+
+    @app.command("status")
+    def status(
+        ctx: typer.Context,
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        last: int = typer.Option(10, "--last", help="How many recent submissions to show."),
+    ) -> None:
+        """Show the journal: recent submissions, outcomes, last heartbeat and tx hashes."""
+        settings = settings_for(ctx)
+        report = status_report(settings, last)
+        if as_json:
+            typer.echo(json.dumps(report, indent=2))
+            return
+        hb = report["heartbeat"]
+        typer.echo(f"journal: {report['journal']}")
+        if hb:
+            age = time.time() - hb["time"]
+            state = "stopped" if hb.get("stopped") else f"pid {hb.get('pid')}"
+            typer.echo(f"last heartbeat: {age:.0f}s ago ({state}), {hb.get('cycles', 0)} cycles this run")
+        else:
+            typer.echo("last heartbeat: none (the daemon has not run with this state directory)")
+        totals = ", ".join(f"{k}={v}" for k, v in report["totals"].items()) or "no submissions yet"
+        typer.echo(f"submissions by state: {totals}")
+        for item in report["recent"]:
+            when = datetime.fromtimestamp(item["updated_at"], UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            typer.echo(f"  {when} topic {item['topic_id']} nonce {item['nonce']} {item['state']:<9} "
+                       f"value {item['value'] or '-'} tx {item['txhash'] or '-'}"
+                       + (f" ({item['error']})" if item["error"] and item["state"] != "confirmed" else ""))
+
+    @app.command("doctor")
+    def doctor(ctx: typer.Context) -> None:
+        """Run every pre-flight check and say, in words, which pass and which fail."""
+        settings = settings_for(ctx)
+        setup_logging(settings, to_file=False)
+        problems = validate(settings)
+        for problem in problems:
+            typer.echo(f"[FAIL] config: {problem}")
+        if problems:
+            raise typer.Exit(EXIT_CONFIG)
+        typer.echo("[PASS] config: valid")
+        try:
+            wallet = wallet_for(settings)
+        except WalletError as exc:
+            typer.echo(f"[FAIL] wallet: {exc}")
+            raise typer.Exit(EXIT_CONFIG) from None
+        typer.echo(f"[PASS] wallet: {wallet.address}")
+        runtimes = [TopicRuntime.build(settings, t) for t in settings.effective_topics]
+
+        async def checks() -> list[str]:
+            client = client_for(settings, wallet)
+            try:
+                return [c.line() for c in await run_checks(settings, client, runtimes)]
+            finally:
+                client.close()
+
+        lines = asyncio.run(checks())
+        for line in lines:
+            typer.echo(line)
+        if any(line.startswith("[FAIL]") for line in lines):
+            raise typer.Exit(EXIT_PREFLIGHT)
+
+    @app.command("demo")
+    def demo(
+        ctx: typer.Context,
+        windows: int = typer.Option(6, "--windows", help="How many submission windows to run for."),
+        block_time: float = typer.Option(0.25, "--block-time", help="Devnet seconds per block."),
+        epoch_length: int = typer.Option(20, "--epoch-length", help="Blocks per epoch (one window each)."),
+        workdir: Path | None = typer.Option(None, "--workdir", help="Where the demo keeps its model and state."),
+    ) -> None:
+        """Run everything offline: devnet + bundled real candles replayed live + model + daemon."""
+        from allora_worker.worker.demo import DemoOptions, run_demo
+
+        options = global_options(ctx)
+        level = options.overrides.get("log", {}).get("level", "INFO") if options.overrides else "INFO"
+        code = run_demo(DemoOptions(windows=windows, block_time=block_time, epoch_length=epoch_length,
+                                    workdir=workdir, log_level=level))
+        raise typer.Exit(code)
+
+
+def _only_topics(settings: Settings, topics: list[int]) -> Settings:
+    chosen = [t for t in settings.effective_topics if t.id in topics]
+    missing = sorted(set(topics) - {t.id for t in chosen})
+    if missing:
+        raise ConfigError([f"--topic {m}: no such topic in the configuration" for m in missing])
+    return settings.model_copy(update={"topics": chosen, "topic_id": None})
+
+
+def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
+    totals: dict[str, int] = {}
+    recent: list[dict[str, object]] = []
+    if settings.journal_path.exists():
+        with Journal(settings.journal_path) as journal:
+            entries = journal.entries()
+        for entry in entries:
+            totals[entry.state] = totals.get(entry.state, 0) + 1
+        for entry in sorted(entries, key=lambda e: e.updated_at, reverse=True)[:last]:
+            recent.append({
+                "topic_id": entry.topic_id, "nonce": entry.nonce, "state": entry.state, "value": entry.value,
+                "txhash": entry.txhash, "chain_code": entry.chain_code, "attempts": entry.attempts,
+                "error": entry.error, "updated_at": entry.updated_at,
+            })
+    return {
+        "journal": str(settings.journal_path),
+        "totals": dict(sorted(totals.items())),
+        "recent": recent,
+        "last_tx_hashes": [r["txhash"] for r in recent if r["txhash"] and r["state"] == "confirmed"],
+        "heartbeat": read_heartbeat(settings.state_dir),
+    }

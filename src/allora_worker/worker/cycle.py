@@ -1,0 +1,157 @@
+"""One submission cycle: one topic, one open nonce, from claim to a journaled outcome.
+
+    journal claim -> candles fetched and checked -> bundle verified -> prediction checked
+    -> signed (journal) -> broadcast (journal) -> confirmed (journal) -> metrics
+
+Every state is in the journal before the next external effect, and every failure ends the
+cycle with an outcome, never the daemon: the scheduler retries the nonce while its window is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+from allora_worker.chain import errors as chain_errors
+from allora_worker.chain.canonical import canonical_decimal
+from allora_worker.chain.client import ChainClient, describe
+from allora_worker.chain.reconcile import submit_journaled
+from allora_worker.journal import CONFIRMED, MISSED, REJECTED, Journal, JournalError
+from allora_worker.logging_setup import get_logger
+from allora_worker.market.errors import DataUnavailable, MarketError
+from allora_worker.model.errors import BundleError
+from allora_worker.worker.topic import TopicRuntime
+
+log = get_logger("worker.cycle")
+
+# The SDK's and chain's 'already submitted this window' code: the chain holds our inference.
+_ALREADY = chain_errors.EMISSIONS_CANT_UPDATE_EMA_TWICE
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    topic_id: int
+    nonce: int
+    outcome: str  # one of worker.metrics.OUTCOMES, or "skipped" when there was nothing to do
+    value: str | None = None
+    txhash: str | None = None
+    detail: str = ""
+    data_age_seconds: float | None = None
+
+
+class CycleCounter:
+    """Numbers cycles across topics for the `SUBMISSION CYCLE #N` lines."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def next(self) -> int:
+        self.value += 1
+        return self.value
+
+
+async def run_cycle(
+    *,
+    runtime: TopicRuntime,
+    nonce: int,
+    journal: Journal,
+    client: ChainClient,
+    cycle_no: int,
+    dry_run: bool = False,
+) -> CycleResult:
+    topic_id = runtime.topic_id
+    log.info("SUBMISSION CYCLE #%d: topic %d, nonce %d%s", cycle_no, topic_id, nonce,
+             " (dry run)" if dry_run else "")
+    try:
+        entry = journal.claim(topic_id, nonce)
+    except JournalError as exc:
+        return CycleResult(topic_id, nonce, "skipped", detail=f"in flight, reconcile first: {exc}")
+    if entry is None:
+        return CycleResult(topic_id, nonce, "skipped", detail="already done in the journal")
+
+    # Model first: it says how much history the candle window must hold.
+    try:
+        bundle = runtime.current_bundle()
+    except BundleError as exc:
+        return _refuse(journal, topic_id, nonce, "skipped_model", f"model bundle unusable: {exc}")
+
+    now = runtime.clock.now()
+    try:
+        window = await runtime.provider.aget_checked_window(bundle.history_hours, now)
+    except (DataUnavailable, MarketError) as exc:
+        return _refuse(journal, topic_id, nonce, "skipped_data", f"no valid candles: {exc}")
+    # Age of the newest closed candle's close (open time + 1 h) at decision time.
+    data_age = (now - window.last_open_time.to_pydatetime()).total_seconds() - 3600.0
+
+    try:
+        raw_value = await asyncio.to_thread(bundle.predict, window.frame)
+    except BundleError as exc:
+        return _refuse(journal, topic_id, nonce, "skipped_model", f"prediction failed: {exc}",
+                       data_age=data_age)
+    bound = runtime.settings.max_abs_value
+    if not math.isfinite(raw_value) or abs(raw_value) > bound:
+        return _refuse(journal, topic_id, nonce, "skipped_model",
+                       f"prediction {raw_value!r} is not finite or beyond ±{bound}", data_age=data_age)
+    value = canonical_decimal(raw_value)
+    data_window = f"{window.source_name}:{window.frame.index[0].isoformat()}..{window.last_open_time.isoformat()}" \
+        f"#{window.data_hash[:16]}"
+    journal.record_prediction(topic_id, nonce, value=value, model_hash=bundle.content_hash,
+                              data_window=data_window)
+    log.info("topic %d nonce %d: prediction %s from %s (model %s, last candle %s)", topic_id, nonce, value,
+             window.source_name, bundle.content_hash[:12], window.last_open_time.isoformat())
+
+    if dry_run:
+        signed = await _dry_run_sign(client, topic_id, nonce, value)
+        journal.mark_rejected(topic_id, nonce, error="dry run: signed, not broadcast")
+        log.info("DRY RUN topic %d nonce %d: signed tx %s (%d bytes, sequence %d, fee %d) not broadcast",
+                 topic_id, nonce, signed.txhash, len(signed.tx_bytes), signed.sequence, signed.fee)
+        return CycleResult(topic_id, nonce, "dry_run", value, signed.txhash, data_age_seconds=data_age)
+
+    try:
+        final = await submit_journaled(client, journal, topic_id, nonce, value)
+    except chain_errors.Fatal as exc:
+        log.error("topic %d nonce %d: %s — %s", topic_id, nonce, describe(exc), exc.handling)
+        return CycleResult(topic_id, nonce, "failed", value, detail=describe(exc), data_age_seconds=data_age)
+
+    if final.state == CONFIRMED:
+        outcome = "already_submitted" if final.chain_code == _ALREADY else "accepted"
+        if outcome == "accepted":
+            log.info("Submitted topic %d nonce %d value %s at height %s. Transaction hash: %s",
+                     topic_id, nonce, value, final.height, final.txhash)
+        else:
+            log.info("topic %d nonce %d: the chain already holds our inference for this window",
+                     topic_id, nonce)
+        return CycleResult(topic_id, nonce, outcome, value, final.txhash, data_age_seconds=data_age)
+    if final.state == MISSED:
+        log.warning("topic %d nonce %d: window closed before the submission landed (%s)", topic_id, nonce,
+                    final.error)
+        return CycleResult(topic_id, nonce, "missed", value, final.txhash, final.error or "",
+                           data_age_seconds=data_age)
+    if final.state == REJECTED:
+        log.warning("topic %d nonce %d: attempt rejected (%s); will retry while the window is open",
+                    topic_id, nonce, final.error)
+        return CycleResult(topic_id, nonce, "rejected", value, final.txhash, final.error or "",
+                           data_age_seconds=data_age)
+    log.warning("topic %d nonce %d: tx %s still in flight (%s); reconciling on the next pass",
+                topic_id, nonce, final.txhash, final.state)
+    return CycleResult(topic_id, nonce, "failed", value, final.txhash, f"left {final.state}",
+                       data_age_seconds=data_age)
+
+
+def _refuse(journal: Journal, topic_id: int, nonce: int, outcome: str, reason: str,
+            data_age: float | None = None) -> CycleResult:
+    log.error("topic %d nonce %d: cycle skipped: %s", topic_id, nonce, reason)
+    journal.mark_rejected(topic_id, nonce, error=reason)
+    return CycleResult(topic_id, nonce, outcome, detail=reason, data_age_seconds=data_age)
+
+
+async def _dry_run_sign(client: ChainClient, topic_id: int, nonce: int, value: str):  # type: ignore[no-untyped-def]
+    # Holding the wallet lock keeps the dry run from disturbing a concurrent real submission.
+    async with client.allocator.lock:
+        return await client.prepare(topic_id, nonce, value)
+
+
+def monotonic() -> float:
+    return time.monotonic()

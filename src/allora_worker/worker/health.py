@@ -1,0 +1,126 @@
+"""HTTP health and metrics: `/healthz`, `/readyz`, `/metrics`, on 127.0.0.1 by default.
+
+`/healthz` answers 503 when the loop stalled (no progress for `stall_seconds`) or a topic went
+`max_windows_without_success` windows without an accepted submission, so a supervisor or an
+alert sees a worker that is alive but useless.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from allora_worker.logging_setup import get_logger
+from allora_worker.worker.metrics import WorkerMetrics
+
+log = get_logger("health")
+
+
+@dataclass
+class HealthState:
+    """What the loop tells the health server; read from the server thread."""
+
+    stall_seconds: float = 600.0
+    max_windows_without_success: int = 3
+    ready: bool = False
+    last_progress: float = field(default_factory=time.time)
+    windows_without_success: dict[int, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def progress(self) -> None:
+        with self._lock:
+            self.last_progress = time.time()
+
+    def window_result(self, topic_id: int, accepted: bool) -> None:
+        with self._lock:
+            self.windows_without_success[topic_id] = (
+                0 if accepted else self.windows_without_success.get(topic_id, 0) + 1
+            )
+
+    def verdict(self, now: float | None = None) -> tuple[bool, dict[str, object]]:
+        now = now or time.time()
+        with self._lock:
+            stalled_for = now - self.last_progress
+            failing = {
+                str(topic): count
+                for topic, count in self.windows_without_success.items()
+                if count >= self.max_windows_without_success
+            }
+            detail: dict[str, object] = {
+                "ready": self.ready,
+                "seconds_since_progress": round(stalled_for, 1),
+                "windows_without_success": {str(k): v for k, v in self.windows_without_success.items()},
+            }
+        problems = []
+        if stalled_for > self.stall_seconds:
+            problems.append(f"loop made no progress for {stalled_for:.0f}s")
+        for topic, count in failing.items():
+            problems.append(f"topic {topic}: {count} windows without an accepted submission")
+        detail["problems"] = problems
+        return not problems, detail
+
+
+class HealthServer:
+    def __init__(self, host: str, port: int, state: HealthState, metrics: WorkerMetrics) -> None:
+        self.state = state
+        self.metrics = metrics
+        handler = _make_handler(state, metrics.render)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        log.info("health server listening on %s (/healthz /readyz /metrics)", self.url)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _make_handler(state: HealthState, render: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, render(), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                healthy, detail = state.verdict()
+                body = _json({"status": "ok" if healthy else "unhealthy", **detail})
+                self._send(200 if healthy else 503, body)
+            elif path == "/readyz":
+                self._send(200 if state.ready else 503, _json({"ready": state.ready}))
+            else:
+                self._send(404, _json({"error": "not found", "paths": ["/healthz", "/readyz", "/metrics"]}))
+
+        def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("health %s", format % args)
+
+    return Handler
+
+
+def _json(data: dict[str, object]) -> bytes:
+    return json.dumps(data).encode() + b"\n"

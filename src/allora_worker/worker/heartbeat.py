@@ -1,0 +1,64 @@
+"""The heartbeat: an hourly (configurable) log line and a small JSON file an operator or a probe reads.
+
+The file is replaced atomically, so a reader never sees half of it, and it carries the counters
+`allora-worker status` shows next to the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HEARTBEAT_FILE = "heartbeat.json"
+
+
+@dataclass
+class RunCounters:
+    started_at: float = field(default_factory=time.time)
+    cycles: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    last_tx_hashes: list[str] = field(default_factory=list)
+    last_error: str | None = None
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def tx(self, txhash: str) -> None:
+        self.last_tx_hashes = [*self.last_tx_hashes[-9:], txhash]
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.time() - self.started_at
+
+
+def write_heartbeat(state_dir: Path, counters: RunCounters, extra: dict[str, Any] | None = None) -> Path:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "time": time.time(),
+        "pid": os.getpid(),
+        "uptime_seconds": round(counters.uptime_seconds, 1),
+        **asdict(counters),
+        **(extra or {}),
+    }
+    target = state_dir / HEARTBEAT_FILE
+    fd, tmp = tempfile.mkstemp(prefix=".heartbeat.", dir=state_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_heartbeat(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,133 @@
+"""Pre-flight checks: everything that must hold before the daemon says READY.
+
+Each check yields a plain-words verdict; `allora-worker doctor` prints them all, and `run` refuses
+to start (exit code 3) when any fails, so a misconfigured worker fails loudly at start instead
+of quietly missing windows for weeks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+
+from allora_worker.chain import errors as chain_errors
+from allora_worker.chain.client import ChainClient, describe
+from allora_worker.config import Settings
+from allora_worker.market.errors import MarketError
+from allora_worker.model.errors import BundleError
+from allora_worker.worker.topic import TopicRuntime
+
+EXIT_PREFLIGHT = 3
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"[{'PASS' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
+
+
+async def run_checks(
+    settings: Settings, client: ChainClient, runtimes: list[TopicRuntime], *, check_data: bool = True
+) -> list[Check]:
+    checks: list[Check] = [_state_dir_writable(settings)]
+    checks.append(await _guard("chain id", _chain_id(client)))
+    checks.append(await _guard("balance", _balance(settings, client)))
+    for runtime in runtimes:
+        topic_id = runtime.topic_id
+        checks.append(await _guard(f"topic {topic_id} exists and is active", _topic_active(client, topic_id)))
+        checks.append(await _guard(f"topic {topic_id} registration", _registered(client, topic_id)))
+        checks.append(_model(runtime))
+        if check_data:
+            checks.append(await _data(runtime))
+    return checks
+
+
+async def _guard(name: str, probe: asyncio.Future[str] | object) -> Check:
+    try:
+        detail = await probe  # type: ignore[misc]
+    except _Failed as failed:
+        return Check(name, False, str(failed))
+    except chain_errors.ChainError as exc:
+        return Check(name, False, describe(exc))
+    except Exception as exc:
+        return Check(name, False, describe(exc))
+    return Check(name, True, str(detail))
+
+
+class _Failed(Exception):
+    pass
+
+
+def _state_dir_writable(settings: Settings) -> Check:
+    path = settings.state_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        return Check("state directory", False,
+                     f"{path} is not writable ({exc.strerror}); the journal must be written before any tx")
+    return Check("state directory", True, f"{path} is writable")
+
+
+async def _chain_id(client: ChainClient) -> str:
+    chain_id = await client.check_chain_id()
+    height = await client.latest_height()
+    return f"{chain_id} at height {height} via {client.pool.current.url}"
+
+
+async def _balance(settings: Settings, client: ChainClient) -> str:
+    balance = await client.balance()
+    minimum = settings.chain.min_balance_uallo
+    if balance < minimum:
+        raise _Failed(
+            f"{client.wallet.address if client.wallet else '?'} holds {balance} uallo, below the minimum "
+            f"{minimum}; fund the wallet"
+        )
+    return f"{balance} uallo ({balance / 1e18:.6f} ALLO)"
+
+
+async def _topic_active(client: ChainClient, topic_id: int) -> str:
+    topic = await client.topic(topic_id)
+    active = await client.is_topic_active(topic_id)
+    summary = (f"'{topic.metadata}', epoch {topic.epoch_length} blocks, window "
+               f"{topic.worker_submission_window} blocks, loss {topic.loss_method}")
+    if not active:
+        raise _Failed(f"inactive on chain ({summary})")
+    return summary
+
+
+async def _registered(client: ChainClient, topic_id: int) -> str:
+    if not await client.is_registered(topic_id):
+        address = client.wallet.address if client.wallet else "?"
+        raise _Failed(f"{address} is not registered as a worker; run: allora-worker register --topic {topic_id}")
+    return "registered as a worker"
+
+
+def _model(runtime: TopicRuntime) -> Check:
+    name = f"topic {runtime.topic_id} model bundle"
+    try:
+        runtime.reload_bundle()
+        bundle = runtime.current_bundle()
+    except BundleError as exc:
+        return Check(name, False, f"{exc} (train one: allora-worker train --out {runtime.bundle_dir})")
+    kind = bundle.manifest.get("model", {}).get("format", "?")
+    return Check(name, True, f"{runtime.bundle_dir} ({kind}, hash {bundle.content_hash[:12]}, "
+                             f"horizon {bundle.horizon_hours} h)")
+
+
+async def _data(runtime: TopicRuntime) -> Check:
+    name = f"topic {runtime.topic_id} market data"
+    hours = runtime.bundle.history_hours if runtime.bundle is not None else 48
+    try:
+        window = await runtime.provider.aget_checked_window(hours, runtime.clock.now())
+    except MarketError as exc:
+        return Check(name, False, str(exc))
+    cross = f", cross-checked with {window.cross_checked_with}" if window.cross_checked_with else ""
+    return Check(name, True, f"{len(window.frame)} h from {window.source_name}, last candle "
+                             f"{window.last_open_time.isoformat()}{cross}")

@@ -1,0 +1,261 @@
+"""One loop per topic, driven by the chain: poll the open worker nonces and submit to each.
+
+Nonce mode polls often enough for the topic's window (a quarter of the window's duration, from
+the block time it measures) and tries every open nonce, newest first, until the journal says it
+is done or the window closes. Interval mode keeps the original daemon's shape: every
+`interval_seconds`, one try at the newest open nonce. A nonce seen open that closes without an
+accepted submission is journaled `missed` and counted against the topic's health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from allora_worker.chain import errors as chain_errors
+from allora_worker.chain.client import ChainClient, describe
+from allora_worker.chain.reconcile import reconcile
+from allora_worker.journal import CONFIRMED, Journal
+from allora_worker.logging_setup import get_logger
+from allora_worker.worker.cycle import CycleCounter, CycleResult, run_cycle
+from allora_worker.worker.health import HealthState
+from allora_worker.worker.heartbeat import RunCounters
+from allora_worker.worker.metrics import WorkerMetrics
+from allora_worker.worker.topic import TopicRuntime
+
+log = get_logger("worker.scheduler")
+
+MIN_POLL_SECONDS = 0.05
+MAX_POLL_SECONDS = 30.0
+# A rejected nonce is retried after this many polls at most (doubling), so a persistent chain
+# error does not turn into a tight loop of txs.
+MAX_RETRY_BACKOFF_POLLS = 8
+
+
+class BlockTimer:
+    """Estimates seconds per block from the heights the loop observes."""
+
+    def __init__(self) -> None:
+        self._first: tuple[float, int] | None = None
+        self._last: tuple[float, int] | None = None
+
+    def observe(self, height: int) -> None:
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (now, height)
+        self._last = (now, height)
+
+    @property
+    def seconds_per_block(self) -> float | None:
+        if self._first is None or self._last is None:
+            return None
+        blocks = self._last[1] - self._first[1]
+        if blocks < 3:
+            return None
+        return (self._last[0] - self._first[0]) / blocks
+
+
+@dataclass
+class _NonceTrack:
+    first_seen: float
+    attempts: int = 0
+    next_try_poll: int = 0
+
+
+@dataclass
+class Shared:
+    """What every topic loop of one process shares."""
+
+    client: ChainClient
+    journal: Journal
+    metrics: WorkerMetrics
+    health: HealthState
+    counters: RunCounters
+    cycles: CycleCounter
+    stop: asyncio.Event
+    dry_run: bool = False
+    on_result: Callable[[CycleResult], None] | None = None
+    last_window_seconds: dict[int, float] = field(default_factory=dict)
+
+
+class TopicLoop:
+    def __init__(self, runtime: TopicRuntime, shared: Shared, *, until: datetime | None = None,
+                 schedule: str = "nonce") -> None:
+        self.runtime = runtime
+        self.shared = shared
+        self.until = until
+        self.schedule = schedule
+        self.blocks = BlockTimer()
+        self.tracked: dict[int, _NonceTrack] = {}
+        self.polls = 0
+        self.window_blocks: int | None = None
+        self.epoch_blocks: int | None = None
+        self.ended_reason: str | None = None
+
+    @property
+    def topic_id(self) -> int:
+        return self.runtime.topic_id
+
+    def poll_seconds(self) -> float:
+        configured = self.runtime.settings.poll_seconds
+        if configured is not None:
+            return configured
+        if self.schedule == "interval":
+            return self.runtime.settings.interval_seconds
+        spb = self.blocks.seconds_per_block
+        if spb is None or not self.window_blocks:
+            return 0.5 if spb is None else min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, spb))
+        return min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, spb * self.window_blocks / 4))
+
+    async def run(self, *, once: bool = False) -> list[CycleResult]:
+        """Until stop, the end time, or (once) one pass; returns the results of this loop's cycles."""
+        results: list[CycleResult] = []
+        while not self.shared.stop.is_set():
+            if self.until is not None and datetime.now(UTC) >= self.until:
+                self.ended_reason = f"end time {self.until.isoformat()} reached"
+                log.info("topic %d: %s; stopping this topic", self.topic_id, self.ended_reason)
+                break
+            try:
+                results.extend(await self.poll_once(newest_only=once or self.schedule == "interval"))
+            except chain_errors.Fatal as exc:
+                log.error("topic %d: %s — %s", self.topic_id, describe(exc), exc.handling)
+            except chain_errors.ChainError as exc:
+                log.warning("topic %d: chain unreachable this poll: %s", self.topic_id, describe(exc))
+            except _TopicStopped as stopped:
+                self.ended_reason = str(stopped)
+                break
+            except Exception:
+                # One broken poll never ends the daemon: log it whole and go on.
+                log.exception("topic %d: unexpected error in the poll loop", self.topic_id)
+            self.shared.health.progress()
+            self.shared.metrics.loop_heartbeat.set(time.time())
+            if once:
+                break
+            await _sleep_or_stop(self.shared.stop, self.poll_seconds())
+        return results
+
+    async def poll_once(self, *, newest_only: bool = False) -> list[CycleResult]:
+        client = self.shared.client
+        self.polls += 1
+        if self.window_blocks is None or self.polls % 100 == 1:
+            await self._refresh_topic()
+        height = await client.latest_height()
+        self.blocks.observe(height)
+        if self.shared.journal.in_flight():
+            await reconcile(self.shared.journal, client)
+        open_nonces = await client.open_nonces(self.topic_id)
+        await self._settle_closed(set(open_nonces))
+
+        results: list[CycleResult] = []
+        candidates = sorted(open_nonces, reverse=True)
+        if newest_only:
+            candidates = candidates[:1]
+        for nonce in candidates:
+            if self.shared.stop.is_set():
+                break
+            track = self.tracked.setdefault(nonce, _NonceTrack(first_seen=time.monotonic()))
+            entry = self.shared.journal.get(self.topic_id, nonce)
+            if entry is not None and entry.terminal:
+                continue
+            if self.polls < track.next_try_poll:
+                continue
+            result = await self._cycle(nonce)
+            results.append(result)
+            track.attempts += 1
+            if result.outcome in ("accepted", "already_submitted", "dry_run"):
+                if result.outcome == "accepted":
+                    waited = time.monotonic() - track.first_seen
+                    self.shared.metrics.window_to_accepted.labels(topic=str(self.topic_id)).observe(waited)
+            elif result.outcome != "skipped":
+                backoff = min(2 ** (track.attempts - 1), MAX_RETRY_BACKOFF_POLLS)
+                track.next_try_poll = self.polls + backoff
+        return results
+
+    async def _cycle(self, nonce: int) -> CycleResult:
+        shared = self.shared
+        number = shared.cycles.next()
+        shared.counters.cycles += 1
+        shared.metrics.cycles.labels(topic=str(self.topic_id)).inc()
+        try:
+            result = await run_cycle(runtime=self.runtime, nonce=nonce, journal=shared.journal,
+                                     client=shared.client, cycle_no=number, dry_run=shared.dry_run)
+        except chain_errors.ChainError as exc:
+            log.warning("topic %d nonce %d: chain error: %s", self.topic_id, nonce, describe(exc))
+            entry = shared.journal.get(self.topic_id, nonce)
+            if entry is not None and entry.state == "claimed":
+                shared.journal.mark_rejected(self.topic_id, nonce, error=describe(exc))
+            result = CycleResult(self.topic_id, nonce, "failed", detail=describe(exc))
+        except Exception as exc:
+            log.exception("topic %d nonce %d: cycle crashed", self.topic_id, nonce)
+            entry = shared.journal.get(self.topic_id, nonce)
+            if entry is not None and entry.state == "claimed":
+                shared.journal.mark_rejected(self.topic_id, nonce, error=describe(exc))
+            result = CycleResult(self.topic_id, nonce, "failed", detail=describe(exc))
+        self._record(result)
+        return result
+
+    def _record(self, result: CycleResult) -> None:
+        shared = self.shared
+        topic = str(self.topic_id)
+        if result.outcome != "skipped":
+            shared.metrics.outcome(self.topic_id, result.outcome)
+            shared.counters.count(result.outcome)
+        if result.outcome in ("accepted", "already_submitted"):
+            shared.metrics.last_success.labels(topic=topic).set(time.time())
+        if result.txhash and result.outcome == "accepted":
+            shared.counters.tx(result.txhash)
+        if result.value is not None:
+            shared.metrics.last_prediction.labels(topic=topic).set(float(result.value))
+        if result.data_age_seconds is not None:
+            shared.metrics.data_age.labels(topic=topic).set(result.data_age_seconds)
+        if result.outcome in ("failed", "rejected", "skipped_data", "skipped_model"):
+            shared.counters.last_error = result.detail[:500]
+        if shared.on_result is not None:
+            shared.on_result(result)
+
+    async def _settle_closed(self, open_now: set[int]) -> None:
+        """Nonces seen open that are now closed: success, or journal `missed` (after a reconcile)."""
+        journal = self.shared.journal
+        for nonce in [n for n in self.tracked if n not in open_now]:
+            track = self.tracked.pop(nonce)
+            entry = journal.get(self.topic_id, nonce)
+            if entry is not None and entry.in_flight:
+                await reconcile(journal, self.shared.client)
+                entry = journal.get(self.topic_id, nonce)
+            accepted = entry is not None and entry.state == CONFIRMED
+            if not accepted and not self.shared.dry_run:
+                if entry is None or not entry.terminal:
+                    journal.mark_missed(self.topic_id, nonce, reason="window closed without an accepted submission")
+                    self.shared.metrics.outcome(self.topic_id, "missed")
+                    self.shared.counters.count("missed")
+                log.warning("topic %d nonce %d: window closed without an accepted submission (%d attempts)",
+                            self.topic_id, nonce, track.attempts)
+            if not self.shared.dry_run:
+                self.shared.health.window_result(self.topic_id, accepted)
+                self.shared.metrics.windows_without_success.labels(topic=str(self.topic_id)).set(
+                    self.shared.health.windows_without_success.get(self.topic_id, 0)
+                )
+
+    async def _refresh_topic(self) -> None:
+        client = self.shared.client
+        topic = await client.topic(self.topic_id)
+        self.window_blocks = int(topic.worker_submission_window) or None
+        self.epoch_blocks = int(topic.epoch_length) or None
+        active = await client.is_topic_active(self.topic_id)
+        if not active:
+            if self.runtime.settings.on_inactive == "stop":
+                raise _TopicStopped(f"topic {self.topic_id} is inactive on chain and on_inactive = stop")
+            log.warning("topic %d is inactive on chain; waiting for it to become active", self.topic_id)
+
+
+class _TopicStopped(Exception):
+    pass
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,406 @@
+"""The daemon's lifecycle: start, pre-flight, READY, the topic loops, heartbeat, signals, shutdown.
+
+Only a bad configuration at start (exit 2), a failed pre-flight or a held wallet lock (exit 3),
+the end time, a signal, or a topic made inactive with `on_inactive = "stop"` end the process;
+no failed cycle does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from allora_worker import __version__
+from allora_worker.chain.client import ChainClient, describe
+from allora_worker.chain.reconcile import reconcile
+from allora_worker.chain.wallet import Wallet, WalletError, load_wallet
+from allora_worker.config import FEE_TIER_MULTIPLIER, ConfigError, Settings, validate
+from allora_worker.journal import InstanceLock, InstanceLockedError, Journal
+from allora_worker.logging_setup import get_logger
+from allora_worker.market.clock import Clock
+from allora_worker.worker.cycle import CycleCounter, CycleResult
+from allora_worker.worker.health import HealthServer, HealthState
+from allora_worker.worker.heartbeat import RunCounters, write_heartbeat
+from allora_worker.worker.metrics import WorkerMetrics
+from allora_worker.worker.preflight import EXIT_PREFLIGHT, run_checks
+from allora_worker.worker.scheduler import Shared, TopicLoop
+from allora_worker.worker.sdnotify import SystemdNotifier
+from allora_worker.worker.topic import TopicRuntime
+
+log = get_logger("worker.service")
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_CONFIG = 2
+EXIT_NOTHING_SUBMITTED = 4
+# A stop request waits this long for cycles to reach a safe point, then cancels them: every
+# state is journaled before its effect, so a cancelled cycle is reconciled on the next start.
+STOP_GRACE_SECONDS = 7.0
+
+
+@dataclass
+class RunOptions:
+    once: bool = False
+    dry_run: bool = False
+    until: datetime | None = None
+    schedule: str | None = None
+    preflight_data: bool = True
+
+
+@dataclass
+class RunSummary:
+    exit_code: int = EXIT_OK
+    reason: str = ""
+    results: list[CycleResult] = field(default_factory=list)
+    counters: RunCounters = field(default_factory=RunCounters)
+    health_url: str | None = None
+
+
+def client_for(settings: Settings, wallet: Wallet | None) -> ChainClient:
+    preset = settings.preset
+    return ChainClient(
+        settings.effective_endpoints,
+        settings.effective_chain_id,
+        wallet,
+        fee_denom=preset.fee_denom if preset else "uallo",
+        gas_adjustment=settings.fees.gas_adjustment,
+        fee_multiplier=FEE_TIER_MULTIPLIER[settings.fees.tier],
+        max_fee=settings.fees.max_fee_uallo,
+        call_timeout_s=settings.chain.call_timeout_seconds,
+        confirm_timeout_s=settings.chain.confirm_timeout_seconds,
+        fallback_gas_price=preset.min_gas_price if preset else None,
+    )
+
+
+def wallet_for(settings: Settings) -> Wallet:
+    return load_wallet(
+        settings.mnemonic.get_secret_value() if settings.mnemonic else None,
+        settings.mnemonic_file,
+        settings.wallet_address,
+    )
+
+
+class WorkerService:
+    """Run with `run()` (blocking) or `await run_async()`. `request_stop()` is thread-safe."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: RunOptions | None = None,
+        *,
+        reload_settings: Callable[[], Settings] | None = None,
+        clock: Clock | None = None,
+        on_ready: Callable[[WorkerService], None] | None = None,
+        on_result: Callable[[CycleResult], None] | None = None,
+        install_signal_handlers: bool = True,
+        wallet: Wallet | None = None,
+    ) -> None:
+        self.settings = settings
+        # An injected wallet (the demo's throwaway key) replaces the configured mnemonic.
+        self._wallet = wallet
+        self.options = options or RunOptions()
+        self.reload_settings = reload_settings
+        self.clock = clock
+        self.on_ready = on_ready
+        self.on_result = on_result
+        self.install_signal_handlers = install_signal_handlers
+        self.metrics = WorkerMetrics()
+        self.health = HealthState(
+            stall_seconds=settings.health.stall_seconds,
+            max_windows_without_success=settings.health.max_windows_without_success,
+        )
+        self.counters = RunCounters()
+        self.notifier = SystemdNotifier()
+        self.health_server: HealthServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = asyncio.Event()
+        self._generation_stop = asyncio.Event()
+        self._reload_requested = False
+        self._stop_reason = ""
+        self.ready = threading.Event()
+
+    # -- control (any thread) ---------------------------------------------------------------
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        if self._loop is None:
+            self._stop_reason = reason
+            return
+        self._loop.call_soon_threadsafe(self._on_stop, reason)
+
+    def request_reload(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_reload)
+
+    def _on_stop(self, reason: str) -> None:
+        if not self._stop.is_set():
+            log.info("%s: stopping at the next safe point", reason)
+            self._stop_reason = reason
+            self.notifier.stopping()
+        self._stop.set()
+        self._generation_stop.set()
+
+    def _on_reload(self) -> None:
+        log.info("SIGHUP: reloading configuration and models after the current cycle")
+        self._reload_requested = True
+        self._generation_stop.set()
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        return asyncio.run(self.run_async())
+
+    async def run_async(self) -> RunSummary:
+        summary = RunSummary(counters=self.counters)
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._generation_stop = asyncio.Event()
+        problems = validate(self.settings, need_wallet=self._wallet is None)
+        if problems:
+            for problem in problems:
+                log.error("config: %s", problem)
+            summary.exit_code, summary.reason = EXIT_CONFIG, "invalid configuration"
+            return summary
+        try:
+            wallet = self._wallet or wallet_for(self.settings)
+        except WalletError as exc:
+            log.error("wallet: %s", exc)
+            summary.exit_code, summary.reason = EXIT_CONFIG, "wallet"
+            return summary
+        lock = InstanceLock(self.settings.state_dir, wallet.address)
+        try:
+            lock.acquire()
+        except InstanceLockedError as exc:
+            log.error("%s", exc)
+            summary.exit_code, summary.reason = EXIT_PREFLIGHT, "wallet lock held by another process"
+            return summary
+        try:
+            return await self._run_locked(wallet, summary)
+        finally:
+            lock.release()
+
+    async def _run_locked(self, wallet: Wallet, summary: RunSummary) -> RunSummary:
+        settings = self.settings
+        journal = Journal(settings.journal_path)
+        client = client_for(settings, wallet)
+        try:
+            runtimes = [TopicRuntime.build(settings, t, self.clock) for t in settings.effective_topics]
+            self._banner(wallet, runtimes)
+            checks = await run_checks(settings, client, runtimes, check_data=self.options.preflight_data)
+            for check in checks:
+                (log.info if check.ok else log.error)("pre-flight %s", check.line())
+            if not all(c.ok for c in checks):
+                summary.exit_code, summary.reason = EXIT_PREFLIGHT, "pre-flight checks failed"
+                log.error("pre-flight failed: not starting (see the FAIL lines above; `allora-worker doctor`)")
+                return summary
+            settled = await reconcile(journal, client)
+            for item in settled:
+                log.info("reconciled topic %d nonce %d: %s -> %s", item.topic_id, item.nonce, item.before,
+                         item.after)
+            await self._refresh_balance(client)
+            if settings.health.enabled and not self.options.once:
+                self.health_server = HealthServer(settings.health.host, settings.health.port, self.health,
+                                                  self.metrics).start()
+                summary.health_url = self.health_server.url
+            self.health.ready = True
+            self.metrics.ready.set(1)
+            self.notifier.ready(f"submitting for topics {', '.join(str(r.topic_id) for r in runtimes)}")
+            log.info("DAEMON MODE STARTED: %d topic(s), %s", len(runtimes),
+                     "one pass" if self.options.once else "until stopped")
+            self.ready.set()
+            if self.on_ready is not None:
+                self.on_ready(self)
+            if self._stop_reason:
+                self._stop.set()
+            await self._supervise(client, journal, runtimes, summary)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            summary.exit_code, summary.reason = EXIT_CONFIG, "invalid configuration"
+        except Exception as exc:
+            log.exception("the daemon failed unexpectedly: %s", describe(exc))
+            summary.exit_code, summary.reason = EXIT_UNEXPECTED, describe(exc)
+        finally:
+            if self.health_server is not None:
+                self.health_server.stop()
+            client.close()
+            journal.close()
+            self._shutdown_summary(summary)
+        return summary
+
+    # -- the running daemon ------------------------------------------------------------------
+
+    async def _supervise(self, client: ChainClient, journal: Journal, runtimes: list[TopicRuntime],
+                         summary: RunSummary) -> None:
+        loop = asyncio.get_running_loop()
+        if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
+            loop.add_signal_handler(signal.SIGTERM, self._on_stop, "SIGTERM")
+            loop.add_signal_handler(signal.SIGINT, self._on_stop, "SIGINT")
+            loop.add_signal_handler(signal.SIGHUP, self._on_reload)
+        background = [asyncio.create_task(self._heartbeat(client), name="heartbeat")]
+        if self.notifier.watchdog_interval:
+            background.append(asyncio.create_task(self._watchdog(), name="watchdog"))
+        try:
+            while True:
+                self._generation_stop = asyncio.Event()
+                if self._stop.is_set():
+                    self._generation_stop.set()
+                shared = Shared(client=client, journal=journal, metrics=self.metrics, health=self.health,
+                                counters=self.counters, cycles=getattr(self, "_cycles", CycleCounter()),
+                                stop=self._generation_stop, dry_run=self.options.dry_run,
+                                on_result=self.on_result)
+                self._cycles = shared.cycles
+                loops = [self._topic_loop(r, shared) for r in runtimes]
+                tasks = [asyncio.create_task(tl.run(once=self.options.once), name=f"topic-{tl.topic_id}")
+                         for tl in loops]
+                await self._wait_generation(tasks, summary)
+                for tl in loops:
+                    if tl.ended_reason:
+                        summary.reason = tl.ended_reason
+                if self._stop.is_set() or self.options.once:
+                    break
+                if self._reload_requested:
+                    self._reload_requested = False
+                    runtimes = self._reloaded_runtimes(runtimes)
+                    continue
+                # Every topic loop ended by itself (end time, inactive topic): the daemon is done.
+                break
+        finally:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.options.once:
+            submitted = any(r.outcome in ("accepted", "already_submitted", "dry_run") for r in summary.results)
+            summary.exit_code = EXIT_OK if submitted else EXIT_NOTHING_SUBMITTED
+            summary.reason = "submitted" if submitted else "nothing submitted (no open window, or it failed)"
+        elif not summary.reason:
+            summary.reason = self._stop_reason or "all topics ended"
+
+    def _topic_loop(self, runtime: TopicRuntime, shared: Shared) -> TopicLoop:
+        topic_until = runtime.settings.until
+        candidates = [u for u in (self.options.until, self.settings.until, topic_until) if u is not None]
+        until = min((_aware(u) for u in candidates), default=None)
+        schedule = self.options.schedule or runtime.settings.schedule
+        return TopicLoop(runtime, shared, until=until, schedule=schedule)
+
+    async def _wait_generation(self, tasks: list[asyncio.Task[list[CycleResult]]], summary: RunSummary) -> None:
+        pending = set(tasks)
+        stop_waiter = asyncio.create_task(self._generation_stop.wait())
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending | {stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if stop_waiter in done:
+                    pending.discard(stop_waiter)
+                    break
+                for task in done:
+                    summary.results.extend(task.result())
+            if pending:
+                # Cycles finish at a safe point within the grace period, or are cancelled.
+                done, late = await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
+                for task in done:
+                    if not task.cancelled() and task.exception() is None:
+                        summary.results.extend(task.result())
+                for task in late:
+                    log.warning("%s did not reach a safe point in %.0fs; cancelling (journal is consistent)",
+                                task.get_name(), STOP_GRACE_SECONDS)
+                    task.cancel()
+                for task in late:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+        finally:
+            stop_waiter.cancel()
+
+    def _reloaded_runtimes(self, current: list[TopicRuntime]) -> list[TopicRuntime]:
+        if self.reload_settings is None:
+            for runtime in current:
+                runtime.reload_bundle()
+            log.info("reload: models will be reloaded (no config file to re-read)")
+            return current
+        try:
+            fresh = self.reload_settings()
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return current
+        problems = validate(fresh, need_wallet=self._wallet is None)
+        if problems:
+            log.error("reload refused, keeping the running configuration: %s", "; ".join(problems))
+            return current
+        if (fresh.effective_endpoints, fresh.effective_chain_id) != (
+            self.settings.effective_endpoints, self.settings.effective_chain_id
+        ):
+            log.warning("reload: network changes need a restart; keeping the running endpoints")
+        self.settings = fresh
+        runtimes = [TopicRuntime.build(fresh, t, self.clock) for t in fresh.effective_topics]
+        log.info("reload: configuration re-read; topics %s; models reloaded",
+                 ", ".join(str(r.topic_id) for r in runtimes))
+        return runtimes
+
+    async def _heartbeat(self, client: ChainClient) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            await self._refresh_balance(client)
+            outcomes = ", ".join(f"{k}={v}" for k, v in sorted(self.counters.outcomes.items())) or "none yet"
+            last_tx = self.counters.last_tx_hashes[-1] if self.counters.last_tx_hashes else "none"
+            log.info("HEARTBEAT: up %s, %d cycles, outcomes: %s, last tx %s",
+                     _duration(self.counters.uptime_seconds), self.counters.cycles, outcomes, last_tx)
+            try:
+                write_heartbeat(self.settings.state_dir, self.counters)
+            except OSError as exc:
+                log.warning("cannot write the heartbeat file: %s", exc)
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval or 10.0
+        while True:
+            await asyncio.sleep(interval)
+            healthy_loop = time.time() - self.health.last_progress < self.settings.health.stall_seconds
+            if healthy_loop:
+                self.notifier.watchdog()
+            else:
+                log.error("loop stalled: withholding the systemd watchdog ping so systemd restarts us")
+
+    async def _refresh_balance(self, client: ChainClient) -> None:
+        try:
+            self.metrics.balance.set(await client.balance())
+        except Exception as exc:
+            log.warning("balance query failed: %s", describe(exc))
+
+    # -- words for people --------------------------------------------------------------------
+
+    def _banner(self, wallet: Wallet, runtimes: list[TopicRuntime]) -> None:
+        s = self.settings
+        log.info("allora-worker %s starting", __version__)
+        log.info("  network:  %s (%s) via %s", s.network, s.effective_chain_id, ", ".join(s.effective_endpoints))
+        log.info("  address:  %s", wallet.address)
+        for runtime in runtimes:
+            t = runtime.settings
+            log.info("  topic %d: model %s, data %s, schedule %s%s", t.id, runtime.bundle_dir, "+".join(t.sources),
+                     self.options.schedule or t.schedule, f", until {t.until.isoformat()}" if t.until else "")
+        end = self.options.until or s.until
+        log.info("  end time: %s", end.isoformat() if end else "none (runs until stopped)")
+        log.info("  state:    %s (journal %s)", s.state_dir, s.journal_path.name)
+        if self.options.dry_run:
+            log.info("  DRY RUN: transactions are signed and logged, never broadcast")
+
+    def _shutdown_summary(self, summary: RunSummary) -> None:
+        c = self.counters
+        outcomes = ", ".join(f"{k}={v}" for k, v in sorted(c.outcomes.items())) or "none"
+        log.info("DAEMON SHUTDOWN COMPLETE: %s; up %s, %d cycles, outcomes: %s", summary.reason or "done",
+                 _duration(c.uptime_seconds), c.cycles, outcomes)
+        with contextlib.suppress(OSError):
+            write_heartbeat(self.settings.state_dir, c, {"stopped": True, "reason": summary.reason})
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s"

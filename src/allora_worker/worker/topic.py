@@ -1,0 +1,105 @@
+"""What one topic needs to predict: its settings, its model bundle, and its checked candle provider.
+
+The bundle is verified before every use and reloaded when its files changed on disk (a retrain
+dropped in place); a bundle that no longer verifies and cannot be reloaded skips the cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from allora_worker.config import Settings, TopicSettings
+from allora_worker.logging_setup import get_logger
+from allora_worker.market.base import CandleSource
+from allora_worker.market.cache import CandleCache
+from allora_worker.market.checks import CheckConfig
+from allora_worker.market.clock import Clock, ReplayClock, SystemClock
+from allora_worker.market.csv_source import CsvSource
+from allora_worker.market.provider import CandleProvider
+from allora_worker.market.replay import ReplaySource
+from allora_worker.market.sources import make_http_source
+from allora_worker.model.bundle import LoadedBundle, load_bundle
+from allora_worker.model.errors import BundleError
+
+log = get_logger("worker.topic")
+
+
+def bundle_path(settings: Settings, topic: TopicSettings) -> Path:
+    """The topic's bundle directory: configured, or `<state_dir>/models/topic<id>`."""
+    if topic.bundle is not None:
+        return Path(topic.bundle).expanduser()
+    return settings.state_dir / "models" / f"topic{topic.id}"
+
+
+def topic_clock(topic: TopicSettings) -> Clock:
+    """Wall time, or, for a replay topic (devnet only), history replayed from `replay_start`."""
+    if "replay" in topic.sources and topic.replay_start is not None:
+        return ReplayClock(topic.replay_start, speed=topic.replay_speed)
+    return SystemClock()
+
+
+def make_source(name: str, settings: Settings, topic: TopicSettings, clock: Clock) -> CandleSource:
+    if name == "replay":
+        return ReplaySource.bundled(topic.replay_dataset, clock)
+    if name == "csv":
+        if topic.data_file is None:
+            raise ValueError(f"topic {topic.id}: the csv source needs data_file")
+        return CsvSource(Path(topic.data_file).expanduser())
+    if name == "tiingo":
+        key = settings.tiingo_api_key.get_secret_value() if settings.tiingo_api_key else None
+        return make_http_source("tiingo", api_key=key, clock=clock)
+    return make_http_source(name, clock=clock)
+
+
+def make_provider(settings: Settings, topic: TopicSettings, clock: Clock) -> CandleProvider:
+    sources = [make_source(name, settings, topic, clock) for name in topic.sources[:2]]
+    # Replays and CSV files are local already; caching them would only duplicate the file.
+    live = all(name in ("tiingo", "binance", "coinbase") for name in topic.sources[:2])
+    cache = CandleCache(settings.candle_cache_path) if live else None
+    config = CheckConfig(max_staleness=timedelta(hours=topic.max_data_age_hours))
+    return CandleProvider(sources[0], sources[1] if len(sources) > 1 else None, cache=cache, config=config)
+
+
+@dataclass
+class TopicRuntime:
+    settings: TopicSettings
+    bundle_dir: Path
+    provider: CandleProvider
+    clock: Clock
+    bundle: LoadedBundle | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, topic: TopicSettings, clock: Clock | None = None) -> TopicRuntime:
+        clock = clock or topic_clock(topic)
+        return cls(topic, bundle_path(settings, topic), make_provider(settings, topic, clock), clock)
+
+    @property
+    def topic_id(self) -> int:
+        return self.settings.id
+
+    def current_bundle(self) -> LoadedBundle:
+        """The verified bundle, reloaded if its files changed; raises BundleError when unusable."""
+        if self.bundle is None:
+            self.bundle = load_bundle(self.bundle_dir)
+            log.info("topic %s: model bundle %s loaded (hash %s)", self.topic_id, self.bundle_dir,
+                     self.bundle.content_hash[:12])
+            return self.bundle
+        try:
+            self.bundle.verify()
+        except BundleError as changed:
+            previous = self.bundle.content_hash
+            try:
+                fresh = load_bundle(self.bundle_dir)
+            except BundleError as broken:
+                raise BundleError(f"{changed}; reload refused: {broken}") from broken
+            self.bundle = fresh
+            log.warning("topic %s: model bundle changed on disk; reloaded (hash %s -> %s)", self.topic_id,
+                        previous[:12], fresh.content_hash[:12])
+        return self.bundle
+
+    def reload_bundle(self) -> None:
+        """Drop the cached bundle (SIGHUP); the next cycle loads it afresh."""
+        self.bundle = None
