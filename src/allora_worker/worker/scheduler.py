@@ -146,7 +146,7 @@ class TopicLoop:
         height = await client.latest_height()
         self.blocks.observe(height)
         if self.shared.journal.in_flight():
-            await reconcile(self.shared.journal, client)
+            await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
         await self._settle_closed(set(open_nonces))
 
@@ -224,7 +224,7 @@ class TopicLoop:
             track = self.tracked.pop(nonce)
             entry = journal.get(self.topic_id, nonce)
             if entry is not None and entry.in_flight:
-                await reconcile(journal, self.shared.client)
+                await self._reconcile()
                 entry = journal.get(self.topic_id, nonce)
             accepted = entry is not None and entry.state == CONFIRMED
             if not accepted and not self.shared.dry_run:
@@ -239,6 +239,16 @@ class TopicLoop:
                 self.shared.metrics.windows_without_success.labels(topic=str(self.topic_id)).set(
                     self.shared.health.windows_without_success.get(self.topic_id, 0)
                 )
+
+    async def _reconcile(self) -> None:
+        """Settle in-flight txs with the chain; one that landed counts as accepted here."""
+        for item in await reconcile(self.shared.journal, self.shared.client):
+            if item.after != item.before:
+                log.info("reconciled topic %d nonce %d: %s -> %s", item.topic_id, item.nonce, item.before, item.after)
+            if item.after == CONFIRMED and item.before != CONFIRMED and item.topic_id == self.topic_id:
+                self.shared.metrics.outcome(self.topic_id, "accepted")
+                self.shared.metrics.last_success.labels(topic=str(self.topic_id)).set(time.time())
+                self.shared.counters.count("accepted")
 
     async def _refresh_topic(self) -> None:
         client = self.shared.client

@@ -160,6 +160,11 @@ class WorkerService:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._generation_stop = asyncio.Event()
+        if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
+            # From the first moment: a SIGTERM during start-up is a clean stop too, never a kill.
+            self._loop.add_signal_handler(signal.SIGTERM, self._on_stop, "SIGTERM")
+            self._loop.add_signal_handler(signal.SIGINT, self._on_stop, "SIGINT")
+            self._loop.add_signal_handler(signal.SIGHUP, self._on_reload)
         problems = validate(self.settings, need_wallet=self._wallet is None)
         if problems:
             for problem in problems:
@@ -236,11 +241,6 @@ class WorkerService:
 
     async def _supervise(self, client: ChainClient, journal: Journal, runtimes: list[TopicRuntime],
                          summary: RunSummary) -> None:
-        loop = asyncio.get_running_loop()
-        if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
-            loop.add_signal_handler(signal.SIGTERM, self._on_stop, "SIGTERM")
-            loop.add_signal_handler(signal.SIGINT, self._on_stop, "SIGINT")
-            loop.add_signal_handler(signal.SIGHUP, self._on_reload)
         background = [asyncio.create_task(self._heartbeat(client), name="heartbeat")]
         if self.notifier.watchdog_interval:
             background.append(asyncio.create_task(self._watchdog(), name="watchdog"))
@@ -294,12 +294,12 @@ class WorkerService:
         stop_waiter = asyncio.create_task(self._generation_stop.wait())
         try:
             while pending:
-                done, pending = await asyncio.wait(pending | {stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if stop_waiter in done:
-                    pending.discard(stop_waiter)
-                    break
-                for task in done:
+                done, _ = await asyncio.wait(pending | {stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                for task in done - {stop_waiter}:
+                    pending.discard(task)
                     summary.results.extend(task.result())
+                if stop_waiter in done:
+                    break
             if pending:
                 # Cycles finish at a safe point within the grace period, or are cancelled.
                 done, late = await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
