@@ -51,9 +51,7 @@ def rules() -> list[dict]:
 
 def test_promtool_check_rules() -> None:
     promtool = require_tool("promtool", "prometheus")
-    result = subprocess.run(
-        [promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules())} rules found" in result.stdout
 
@@ -74,9 +72,7 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
     # The unit tests are only worth something if they fail when a rule drifts.
     promtool = require_tool("promtool", "prometheus")
     shutil.copy(ALERTS_TEST, tmp_path / ALERTS_TEST.name)
-    broken = ALERTS.read_text().replace(
-        "allora_worker_balance_uallo < 1e18", "allora_worker_balance_uallo < 1e17"
-    )
+    broken = ALERTS.read_text().replace("allora_worker_balance_uallo < 1e18", "allora_worker_balance_uallo < 1e17")
     assert broken != ALERTS.read_text()
     (tmp_path / ALERTS.name).write_text(broken)
     result = subprocess.run(
@@ -120,9 +116,7 @@ def test_alerts_use_only_contract_metrics_and_outcomes() -> None:
     for rule in rules():
         expr = re.sub(r"\{[^}]*\}", "", rule["expr"])
         expr = re.sub(r"\[[^\]]*\]", "", expr)
-        names = (
-            set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", expr)) - functions - {"instance", "topic", "job", "le"}
-        )
+        names = set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", expr)) - functions - {"instance", "topic", "job", "le"}
         names = {n for n in names if not re.fullmatch(r"e\d+", n)}
         assert names <= CONTRACT_METRICS, (rule["alert"], names - CONTRACT_METRICS)
         for match in re.findall(r'outcome=~?"([^"]+)"', rule["expr"]):

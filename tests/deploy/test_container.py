@@ -85,8 +85,7 @@ def test_runs_as_a_non_root_user_with_a_state_volume() -> None:
     assert env["ALLORA_WORKER_STATE_DIR"] in volumes, "the state directory must be the volume"
     # The volume is created before USER with the worker's uid owning it.
     assert any(
-        keyword == "RUN" and f"-o {user}" in rest and env["ALLORA_WORKER_STATE_DIR"] in rest
-        for keyword, rest in stage
+        keyword == "RUN" and f"-o {user}" in rest and env["ALLORA_WORKER_STATE_DIR"] in rest for keyword, rest in stage
     )
 
 
@@ -112,7 +111,7 @@ def test_the_image_runs_the_daemon() -> None:
     entrypoint = json.loads(next(rest for keyword, rest in reversed(stage) if keyword == "ENTRYPOINT"))
     cmd = json.loads(next(rest for keyword, rest in reversed(stage) if keyword == "CMD"))
     assert entrypoint == ["allora-worker"]
-    assert cmd[0] == "run"
+    assert cmd == ["--config", "/etc/allora-worker/allora-worker.toml", "run"], "the image runs the daemon"
     assert ("STOPSIGNAL", "SIGTERM") in stage
     ok, output = cli_check(cmd)
     assert ok, output
@@ -163,9 +162,7 @@ def test_healthcheck_follows_healthz(
     _Health.paths = []
     port = health_server.server_address[1]
     env = {"ALLORA_WORKER_HEALTH__PORT": str(port), "PATH": str(Path(sys.executable).parent)}
-    result = subprocess.run(
-        [sys.executable, *argv[1:]], env=env, capture_output=True, timeout=30, cwd=tmp_path
-    )
+    result = subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, timeout=30, cwd=tmp_path)
     assert (result.returncode == 0) is healthy, result.stderr
     assert _Health.paths == ["/healthz"]
 
@@ -178,9 +175,7 @@ def test_healthcheck_fails_when_nothing_listens(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     argv = _healthcheck_command()
     env = {"ALLORA_WORKER_HEALTH__PORT": str(port)}
-    result = subprocess.run(
-        [sys.executable, *argv[1:]], env=env, capture_output=True, timeout=30, cwd=tmp_path
-    )
+    result = subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, timeout=30, cwd=tmp_path)
     assert result.returncode != 0
 
 

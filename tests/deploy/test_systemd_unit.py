@@ -56,9 +56,7 @@ def _testable_copy(tmp_path: Path) -> Path:
 def test_systemd_analyze_verify_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
     tool = require_tool("systemd-analyze", "systemd")
     unit = _testable_copy(tmp_path)
-    result = subprocess.run(
-        [tool, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([tool, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0, output
     # verify exits 0 on unknown keys and bad values; it only warns. Any line about our unit fails.
@@ -71,9 +69,7 @@ def test_systemd_analyze_verify_would_catch_a_broken_unit(tmp_path: Path) -> Non
     tool = require_tool("systemd-analyze", "systemd")
     unit = _testable_copy(tmp_path)
     unit.write_text(unit.read_text().replace("Restart=on-failure", "Restart=on-failure\nRestrat=always"))
-    result = subprocess.run(
-        [tool, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([tool, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
     assert "Restrat" in result.stdout + result.stderr
 
 
@@ -126,9 +122,7 @@ def test_resources_user_directories_and_secrets() -> None:
     assert one("StandardError") == "journal"
 
 
-def test_the_unit_environment_names_are_real_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_unit_environment_names_are_real_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from allora_worker.config import load_settings
 
     env = dict(value.split("=", 1) for value in SERVICE["Environment"])
@@ -164,6 +158,6 @@ def test_hardening() -> None:
 def test_execstart_runs_the_daemon_with_flags_the_cli_accepts() -> None:
     argv = shlex.split(one("ExecStart"))
     assert argv[0] == INSTALLED_BINARY
-    assert argv[1] == "run", "the unit must run the daemon"
+    assert argv[1:] == ["--config", "/etc/allora-worker/allora-worker.toml", "run"], "the unit runs the daemon"
     ok, output = cli_check(argv[1:])
     assert ok, output
