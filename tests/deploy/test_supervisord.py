@@ -144,13 +144,20 @@ def run_supervisord(program: dict[str, str]) -> Iterator[Supervisor]:
         wait_for(up, 30, "supervisord")
         yield supervisor
     finally:
+        program_pid = 0
         with contextlib.suppress(Exception):
-            proxy.supervisor.shutdown()
+            program_pid = connect().supervisor.getProcessInfo(PROGRAM)["pid"]
+        with contextlib.suppress(Exception):
+            connect().supervisor.shutdown()
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        # Never leave the supervised program behind, even when supervisord itself had to be killed.
+        if program_pid and pid_alive(program_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(program_pid, signal.SIGKILL)
 
 
 def program_for(command: str, directory: Path, environment: dict[str, str]) -> dict[str, str]:
