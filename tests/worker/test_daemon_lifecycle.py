@@ -233,7 +233,6 @@ def test_once_submits_and_exit_code_says_so_and_dry_run_never_broadcasts(
         once = launch("--once", name="o.log")
         assert once.wait(timeout=40) == 0, once.text()[-3000:]
         assert len(ours(dn)) == 1
-        window_of_first = ours(dn)[0]
 
         assert len(set(ours(dn))) == len(ours(dn))
 
