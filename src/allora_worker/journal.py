@@ -375,6 +375,9 @@ class Journal:
         with self._tx() as db:
             row = self._require(db, topic_id, nonce)
             frm = row["state"]
+            if frm == to == CONFIRMED and fields.get("txhash") in (None, row["txhash"]):
+                # Confirming twice (reconcile and the cycle both saw it land) changes nothing.
+                return _entry(row)
             if to not in _ALLOWED[frm]:
                 raise JournalError(f"topic {topic_id} nonce {nonce}: {frm} -> {to} is not allowed")
             sets = {k: v for k, v in fields.items() if not (k == "value" and v is None)}

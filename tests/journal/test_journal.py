@@ -49,6 +49,18 @@ def test_happy_path_records_every_step(journal: Journal) -> None:
     assert journal.claim(67, 1000) is None
 
 
+def test_confirming_the_same_tx_twice_is_a_no_op_but_another_tx_is_refused(journal: Journal) -> None:
+    # A reconcile and the cycle that broadcast the tx may both see it land.
+    journal.claim(67, 7)
+    journal.mark_signed(67, 7, txhash="BB" * 32, tx_bytes=b"\x01", sequence=1)
+    first = journal.mark_confirmed(67, 7, txhash="BB" * 32, height=9)
+    again = journal.mark_confirmed(67, 7, txhash="BB" * 32, height=9)
+    assert again == first
+    assert [ev.to_state for ev in journal.events(67, 7)] == [CLAIMED, SIGNED, CONFIRMED]
+    with pytest.raises(JournalError):
+        journal.mark_confirmed(67, 7, txhash="CC" * 32)
+
+
 def test_illegal_transitions_are_refused(journal: Journal) -> None:
     with pytest.raises(JournalError):
         journal.mark_signed(1, 1, txhash="X", tx_bytes=b"", sequence=0)  # never claimed

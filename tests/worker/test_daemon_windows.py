@@ -16,9 +16,9 @@ from tests.daemon_support import DaemonProcess, devnet_config, wait_until, write
 
 pytestmark = pytest.mark.integration
 
-BLOCK = 0.1
+BLOCK = 0.15
 EPOCH = 10
-WINDOW = 5
+WINDOW = 8
 
 
 def _topics() -> list[TopicConfig]:

@@ -110,10 +110,16 @@ class Reconciled:
     after: str
 
 
-async def reconcile(journal: Journal, client: ChainClient) -> list[Reconciled]:
-    """Settle every in-flight entry with the chain. Safe to run any time; idempotent."""
+async def reconcile(journal: Journal, client: ChainClient, *, topic_id: int | None = None) -> list[Reconciled]:
+    """Settle in-flight entries (all, or one topic's) with the chain. Idempotent.
+
+    Never run it over an entry that a live cycle of this process is still submitting: that
+    cycle owns it until it returns. A topic loop therefore reconciles only its own topic.
+    """
     done: list[Reconciled] = []
     for entry in journal.in_flight():
+        if topic_id is not None and entry.topic_id != topic_id:
+            continue
         try:
             after = await _reconcile_one(journal, client, entry)
         except E.Unavailable as exc:

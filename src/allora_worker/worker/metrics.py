@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import generate_latest
 
 # Outcomes a cycle can end in; the label set is closed so dashboards and alerts can rely on it.
@@ -22,6 +22,8 @@ class WorkerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_start_time_seconds, RSS, open fds, CPU: the restart-loop alert and leak hunting need them.
+        ProcessCollector(registry=r)
         self.cycles = Counter("allora_worker_cycles", "Submission cycles run", ["topic"], registry=r)
         self.submissions = Counter(
             "allora_worker_submissions", "Cycle outcomes by topic", ["topic", "outcome"], registry=r

@@ -145,7 +145,7 @@ class TopicLoop:
             await self._refresh_topic()
         height = await client.latest_height()
         self.blocks.observe(height)
-        if self.shared.journal.in_flight():
+        if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
         await self._settle_closed(set(open_nonces))
@@ -242,10 +242,11 @@ class TopicLoop:
 
     async def _reconcile(self) -> None:
         """Settle in-flight txs with the chain; one that landed counts as accepted here."""
-        for item in await reconcile(self.shared.journal, self.shared.client):
+        # Only this topic: another topic's in-flight entry belongs to its live cycle.
+        for item in await reconcile(self.shared.journal, self.shared.client, topic_id=self.topic_id):
             if item.after != item.before:
                 log.info("reconciled topic %d nonce %d: %s -> %s", item.topic_id, item.nonce, item.before, item.after)
-            if item.after == CONFIRMED and item.before != CONFIRMED and item.topic_id == self.topic_id:
+            if item.after == CONFIRMED and item.before != CONFIRMED:
                 self.shared.metrics.outcome(self.topic_id, "accepted")
                 self.shared.metrics.last_success.labels(topic=str(self.topic_id)).set(time.time())
                 self.shared.counters.count("accepted")
