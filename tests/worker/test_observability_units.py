@@ -1,0 +1,127 @@
+"""Fast unit tests of the daemon's observability parts: health verdicts, metrics, heartbeat, systemd notify."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from allora_worker.config import load_settings, validate
+from allora_worker.worker.health import HealthServer, HealthState
+from allora_worker.worker.heartbeat import RunCounters, read_heartbeat, write_heartbeat
+from allora_worker.worker.metrics import WorkerMetrics
+from allora_worker.worker.scheduler import BlockTimer
+from allora_worker.worker.sdnotify import SystemdNotifier
+from tests.conftest import TEST_MNEMONIC
+
+
+def test_health_turns_unhealthy_on_a_stalled_loop_and_on_windows_without_success() -> None:
+    state = HealthState(stall_seconds=10, max_windows_without_success=2)
+    healthy, _ = state.verdict()
+    assert healthy
+    healthy, detail = state.verdict(now=state.last_progress + 11)
+    assert not healthy and "no progress for 11s" in detail["problems"][0]  # type: ignore[index]
+    state.window_result(67, accepted=False)
+    assert state.verdict()[0]
+    state.window_result(67, accepted=False)
+    healthy, detail = state.verdict()
+    assert not healthy and detail["problems"] == ["topic 67: 2 windows without an accepted submission"]
+    state.window_result(67, accepted=True)
+    assert state.verdict()[0]
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_health_server_endpoints_on_loopback() -> None:
+    state = HealthState(stall_seconds=10)
+    metrics = WorkerMetrics()
+    server = HealthServer("127.0.0.1", 0, state, metrics).start()
+    try:
+        assert _get(server.url + "/readyz")[0] == 503
+        state.ready = True
+        assert _get(server.url + "/readyz")[0] == 200
+        code, body = _get(server.url + "/healthz")
+        assert code == 200 and json.loads(body)["status"] == "ok"
+        state.last_progress = time.time() - 60
+        code, body = _get(server.url + "/healthz")
+        assert code == 503 and json.loads(body)["status"] == "unhealthy"
+        metrics.outcome(67, "accepted")
+        code, body = _get(server.url + "/metrics")
+        assert code == 200
+        text = body.decode()
+        assert 'allora_worker_submissions_total{outcome="accepted",topic="67"} 1.0' in text
+        assert "process_start_time_seconds" in text
+        assert _get(server.url + "/nope")[0] == 404
+    finally:
+        server.stop()
+
+
+def test_metrics_refuse_an_unknown_outcome() -> None:
+    with pytest.raises(ValueError, match="unknown outcome"):
+        WorkerMetrics().outcome(67, "succeeded-ish")
+
+
+def test_heartbeat_file_is_replaced_atomically_and_readable(tmp_path: Path) -> None:
+    counters = RunCounters()
+    counters.cycles = 3
+    counters.count("accepted")
+    counters.tx("AB" * 32)
+    write_heartbeat(tmp_path, counters)
+    beat = read_heartbeat(tmp_path)
+    assert beat is not None and beat["cycles"] == 3 and beat["outcomes"] == {"accepted": 1}
+    assert beat["last_tx_hashes"] == ["AB" * 32]
+    assert [p.name for p in tmp_path.iterdir()] == ["heartbeat.json"]
+
+
+def test_block_timer_estimates_seconds_per_block() -> None:
+    timer = BlockTimer()
+    assert timer.seconds_per_block is None
+    timer.observe(100)
+    time.sleep(0.05)
+    timer.observe(105)
+    spb = timer.seconds_per_block
+    assert spb is not None and 0.005 < spb < 0.05
+
+
+def test_systemd_notify_reaches_the_socket_and_is_a_no_op_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert SystemdNotifier().ready() is False
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(2)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setenv("WATCHDOG_USEC", "20000000")
+        notifier = SystemdNotifier()
+        assert notifier.watchdog_interval == 10.0
+        assert notifier.ready("up")
+        assert sock.recv(100) == b"READY=1\nSTATUS=up"
+        assert notifier.watchdog()
+        assert sock.recv(100) == b"WATCHDOG=1"
+        assert notifier.stopping()
+        assert sock.recv(100) == b"STOPPING=1"
+
+
+def test_replay_source_is_refused_outside_the_devnet() -> None:
+    settings = load_settings(overrides={
+        "network": "testnet", "mnemonic": TEST_MNEMONIC,
+        "topics": [{"id": 67, "sources": ["replay"], "replay_start": "2020-03-01T00:00:00Z"}],
+    })
+    problems = validate(settings)
+    assert any("allowed on the devnet only" in p for p in problems), problems
+    settings = load_settings(overrides={"network": "devnet", "mnemonic": TEST_MNEMONIC,
+                                        "topics": [{"id": 67, "sources": ["replay"]}]})
+    assert any("needs replay_start" in p for p in validate(settings))
