@@ -24,7 +24,7 @@ from allora_worker.market.csv_source import read_cryptodatadownload
 from allora_worker.market.provider import CandleProvider
 from allora_worker.market.replay import ReplaySource
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[1] / "tests" / "market" / "fixtures" / "cryptodatadownload"
 HOURS = 24 * 30
 NOW = datetime(2019, 6, 30, 0, 10, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate the bundled candle files from the shared CryptoDataDownload exports.
 
-    .venv/bin/python scripts/build_bundled_data.py [--source-dir /work/shared/data]
+    .venv/bin/python scripts/build_bundled_data.py [--source-dir tests/market/fixtures/cryptodatadownload]
 
 Runs the project's own CSV importer (allora_worker.market.csv_source), so the bundled data is
 cleaned exactly as any user import is, and writes byte-for-byte reproducible gzip files
@@ -29,6 +29,9 @@ SOURCES = {
 OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "allora_worker" / "data"
 
 
+RAW_EXPORTS = Path(__file__).resolve().parents[1] / "tests" / "market" / "fixtures" / "cryptodatadownload"
+
+
 def render(frame: pd.DataFrame) -> bytes:
     """CSV text in the bundled format: `open_time` as ISO UTC with a Z, shortest float repr."""
     out = frame.copy()
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source-dir", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--source-dir", type=Path, default=RAW_EXPORTS)
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     for name, filename in SOURCES.items():

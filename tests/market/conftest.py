@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,7 +9,9 @@ import pytest
 from allora_worker.market.bundled import load_bundled
 from allora_worker.market.schema import make_frame
 
-SHARED = "/work/shared/data"
+# The raw exports exactly as published (see PROVENANCE.md beside them): the importer is tested on
+# the real mess, from any clone, with no file outside the project.
+SHARED = str(Path(__file__).parent / "fixtures" / "cryptodatadownload")
 BINANCE_CSV = f"{SHARED}/Binance_BTCUSDT_1h_2017-08_2021-06.csv.gz"
 COINBASE_CSV = f"{SHARED}/Coinbase_BTCUSD_1h.csv.gz"
 

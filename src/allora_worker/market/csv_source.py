@@ -1,6 +1,6 @@
 """CryptoDataDownload CSV exports (plain or gzipped) -> clean candle frames.
 
-The exports are real-world messy (see /work/shared/data/PROVENANCE.md and data/PROVENANCE.md):
+The exports are real-world messy (see data/PROVENANCE.md and tests/market/fixtures/cryptodatadownload/PROVENANCE.md):
 a URL or note line before the header, rows newest first, `unix` in milliseconds or in seconds
 written as floats, `date` as `2021-06-15 00:00:00` or `2017-08-17 04-AM`, `NULL` trade counts,
 duplicated hours, and broken prints. One more quirk found while building this importer: in the
