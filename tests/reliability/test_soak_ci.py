@@ -1,0 +1,77 @@
+"""The soak in small: `bench/soak.py --windows 20 --profile mild`, and the targets it must meet.
+
+The 500-window harsh run is run by hand (see bench/README.md, results in bench/results/).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Rig
+
+pytestmark = [pytest.mark.reliability, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def soak(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("soak")
+    out = work / "soak.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "soak.py"), "--windows", "20", "--profile", "mild",
+           "--block-time", "0.1", "--epoch-length", "20", "--driver", "ours", "--seed", "7",
+           "--workdir", str(work / "run"), "--json", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=str(work))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_soak_mild_meets_the_targets(soak: dict[str, Any]) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from soak import targets  # type: ignore[import-not-found]
+
+    r = soak["drivers"]["ours"]
+    assert r["windows_opened"] == 20
+    missed = [m for m in targets(soak) if "RSS" not in m]
+    assert not missed, (missed, r)
+    assert r["windows_accepted"] >= r["windows_eligible"]
+    assert r["fds_final"] <= r["fds_start"] + 2
+    # Faults were really injected.
+    assert soak["devnet"]["injected"].get("error", 0) > 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "peak RSS ~239 MB > 200 MB target: the daemon imports sklearn, scipy, lightgbm and rich (~120 MB) "
+    "it never uses to predict, via allora_worker/model/__init__.py (imports model.train) and "
+    "model/models/__init__.py (imports ridge -> sklearn, lgbm -> lightgbm eagerly)"))
+def test_soak_rss_under_200_mb(soak: dict[str, Any]) -> None:
+    r = soak["drivers"]["ours"]
+    assert r["rss_mb_peak"] < 200, r["rss_mb_peak"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "daemon weakness: a transient UNAVAILABLE on any one gRPC call fails the whole attempt "
+    "(chain/endpoints.py EndpointPool.call tries each endpoint once, no retry on the same node), and "
+    "the scheduler backs off 1, 2, 4 polls (worker/scheduler.py:176-178, poll = window/4), so three "
+    "unlucky attempts lose a window the node answered for all along"))
+def test_flaky_node_every_window_still_accepted(make_rig) -> None:
+    rig: Rig = make_rig(epoch=20, window=16, epoch_offset=15)
+    daemon = rig.start(rig.config(extra={"chain": {"confirm_timeout_seconds": 0.4}}))
+    daemon.wait_for_line("DAEMON MODE STARTED")
+    first = rig.next_nonce()
+    rig.dn.faults.error_rate = {"*": 0.2}  # one call in five fails UNAVAILABLE, the node is up
+    windows = [first + k * 20 for k in range(10)]
+    rig.wait_height(windows[-1] + 17, timeout=60)
+    rig.dn.faults.error_rate = {}
+    assert daemon.stop() == 0
+    rig.assert_no_duplicates()
+    missing = sorted(set(windows) - rig.accepted_nonces())
+    assert not missing, f"{len(missing)} of {len(windows)} windows missed: {missing}"
+
+
