@@ -1,0 +1,106 @@
+"""The interval schedule, per-topic end times, and a retrained bundle swapped in while running."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from allora_worker.devnet import DevnetThread, TopicConfig
+from allora_worker.journal import Journal
+from allora_worker.market.bundled import load_bundled
+from allora_worker.model.bundle import load_bundle
+from allora_worker.model.train import train_bundle
+from tests.conftest import TEST_ADDRESS
+from tests.daemon_support import DaemonProcess, devnet_config, wait_until, write_worker_config
+
+pytestmark = pytest.mark.integration
+
+BLOCK = 0.1
+EPOCH = 10
+
+
+def topic(topic_id: int) -> TopicConfig:
+    return TopicConfig(id=topic_id, metadata=f"topic {topic_id}", epoch_length=EPOCH, worker_submission_window=8)
+
+
+def ours(dn: DevnetThread, topic_id: int = 67) -> list[int]:
+    return [i.nonce for i in dn.accepted_inferences(topic_id) if i.worker == TEST_ADDRESS]
+
+
+def test_interval_schedule_submits_the_newest_window_each_interval(
+    tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
+) -> None:
+    with DevnetThread(devnet_config(TEST_ADDRESS, [topic(67)], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK,
+                                     topic_extra={"interval_seconds": 2.5})
+        daemon = DaemonProcess(config, "--schedule", "interval", mnemonic_file=mnemonic_file,
+                               output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line("schedule interval")
+            daemon.wait_for_line("DAEMON MODE STARTED")
+            start = dn.height
+            wait_until(lambda: dn.height >= start + 60, 30, "six epochs")
+        finally:
+            assert daemon.stop() == 0
+        submitted = ours(dn)
+        assert all(n == 1 for n in Counter(submitted).values())
+        # One try per 2.5 s interval over ~6 s of 1 s epochs: every other window or so, not all.
+        assert 2 <= len(submitted) <= 4, submitted
+        assert daemon.text().count("SUBMISSION CYCLE #") == len(submitted)
+
+
+def test_per_topic_end_time_stops_only_that_topic(tmp_path: Path, bundle_dir: Path, mnemonic_file: Path) -> None:
+    with DevnetThread(devnet_config(TEST_ADDRESS, [topic(67), topic(69)], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, topics=(67, 69), epoch_seconds=EPOCH * BLOCK)
+        # Topic 69 ends 4 s after start; 67 runs on.
+        text = config.read_text()
+        until = (datetime.now(UTC) + timedelta(seconds=6)).isoformat().replace("+00:00", "Z")
+        head, _, tail = text.partition("id = 69\n")
+        config.write_text(head + f"id = 69\nuntil = {until}\n" + tail)
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line(r"topic 69: end time .* reached; stopping this topic", timeout=30)
+            count_69 = len(ours(dn, 69))
+            count_67 = len(ours(dn, 67))
+            wait_until(lambda: len(ours(dn, 67)) >= count_67 + 2, 20, "topic 67 going on")
+            assert len(ours(dn, 69)) == count_69
+            assert daemon.process.poll() is None
+        finally:
+            assert daemon.stop() == 0
+
+
+def test_a_bundle_retrained_in_place_is_reloaded_and_used(
+    tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
+) -> None:
+    live = tmp_path / "live-bundle"
+    shutil.copytree(bundle_dir, live)
+    retrained = tmp_path / "retrained"
+    train_bundle(load_bundled("binance"), retrained, until=datetime(2019, 6, 1, tzinfo=UTC), validate=False)
+    new_hash = load_bundle(retrained).content_hash
+    old_hash = load_bundle(live).content_hash
+    assert new_hash != old_hash
+    with DevnetThread(devnet_config(TEST_ADDRESS, [topic(67)], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=live, epoch_seconds=EPOCH * BLOCK)
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line("Transaction hash:")
+            # Artifact first, manifest last: the order a careful deploy (or `train --out`) writes them.
+            for item in sorted(retrained.iterdir(), key=lambda p: p.name == "manifest.json"):
+                shutil.copy2(item, live / item.name)
+            daemon.wait_for_line(r"model bundle changed on disk; reloaded", timeout=20)
+            wait_until(lambda: _model_hashes(tmp_path / "s") & {new_hash}, 20, "a submission from the new model")
+        finally:
+            assert daemon.stop() == 0
+        assert {old_hash, new_hash} <= _model_hashes(tmp_path / "s")
+
+
+def _model_hashes(state: Path) -> set[str]:
+    with Journal(state / "journal.sqlite") as journal:
+        return {e.model_hash for e in journal.entries() if e.state == "confirmed" and e.model_hash}
