@@ -98,11 +98,18 @@ async def test_devnet_blackhole_fault_on_one_method(env: Env) -> None:
         await c.open_nonces(67)
 
 
+async def test_a_flaky_answer_is_retried_on_the_same_node(env: Env) -> None:
+    c = env.make_client()
+    env.devnet.faults.unavailable_for(0.15)  # shorter than the retry rounds
+    assert isinstance(await c.open_nonces(67), list)
+
+
 async def test_injected_outage_then_recovery(env: Env) -> None:
     c = env.make_client()
-    env.devnet.faults.unavailable_for(0.3)
+    # Longer than the pool's retry rounds (0.1 s + 0.2 s): the call must give up, not hang.
+    env.devnet.faults.unavailable_for(1.0)
     with pytest.raises(E.Unavailable):
         await c.open_nonces(67)
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(1.05)
     # The single endpoint is cooling down but is still tried (better than failing outright).
     assert isinstance(await c.open_nonces(67), list)

@@ -69,11 +69,6 @@ def _get(url: str) -> bytes | None:
         return None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: WorkerService.run_async (src/allora_worker/worker/service.py:180-186) catches only "
-    "InstanceLockedError around InstanceLock.acquire(); the OSError from creating the state directory / "
-    "lock file (ENOTDIR, EACCES, EROFS, EPERM) escapes as a traceback with exit 1 before the pre-flight "
-    "'state directory' check could say why (exit 3)"))
 def test_state_dir_that_cannot_be_created_refuses_to_start(make_rig, tmp_path: Path) -> None:
     rig = _rig(make_rig)
     blocker = tmp_path / "not-a-directory"
@@ -176,10 +171,6 @@ def test_wall_clock_jumps_forward_and_back(make_rig, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(LIBFAKETIME is None, reason="libfaketime not installed (Debian: apt-get install faketime)")
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: uptime is wall-clock time (RunCounters.uptime_seconds = time.time() - started_at, "
-    "src/allora_worker/worker/heartbeat.py:36), so a clock step makes HEARTBEAT say 'up -72h...'; the same "
-    "wall-clock arithmetic drives the stall verdict (worker/health.py:38,47; service.py:361)"))
 def test_uptime_survives_a_wall_clock_step_back(make_rig, tmp_path: Path) -> None:
     rig = _rig(make_rig)
     offset = tmp_path / "faketime"

@@ -46,20 +46,11 @@ def test_soak_mild_meets_the_targets(soak: dict[str, Any]) -> None:
     assert soak["devnet"]["injected"].get("error", 0) > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "peak RSS ~239 MB > 200 MB target: the daemon imports sklearn, scipy, lightgbm and rich (~120 MB) "
-    "it never uses to predict, via allora_worker/model/__init__.py (imports model.train) and "
-    "model/models/__init__.py (imports ridge -> sklearn, lgbm -> lightgbm eagerly)"))
 def test_soak_rss_under_200_mb(soak: dict[str, Any]) -> None:
     r = soak["drivers"]["ours"]
     assert r["rss_mb_peak"] < 200, r["rss_mb_peak"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon weakness: a transient UNAVAILABLE on any one gRPC call fails the whole attempt "
-    "(chain/endpoints.py EndpointPool.call tries each endpoint once, no retry on the same node), and "
-    "the scheduler backs off 1, 2, 4 polls (worker/scheduler.py:176-178, poll = window/4), so three "
-    "unlucky attempts lose a window the node answered for all along"))
 def test_flaky_node_every_window_still_accepted(make_rig) -> None:
     rig: Rig = make_rig(epoch=20, window=16, epoch_offset=15)
     daemon = rig.start(rig.config(extra={"chain": {"confirm_timeout_seconds": 0.4}}))

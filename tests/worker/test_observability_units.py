@@ -53,7 +53,7 @@ def test_health_server_endpoints_on_loopback() -> None:
         assert _get(server.url + "/readyz")[0] == 200
         code, body = _get(server.url + "/healthz")
         assert code == 200 and json.loads(body)["status"] == "ok"
-        state.last_progress = time.time() - 60
+        state.last_progress = time.monotonic() - 60
         code, body = _get(server.url + "/healthz")
         assert code == 503 and json.loads(body)["status"] == "unhealthy"
         metrics.outcome(67, "accepted")

@@ -93,6 +93,23 @@ def is_transport_failure(exc: BaseException) -> bool:
     )
 
 
+# Rounds over all endpoints per call, and the pause before the next round (× round number).
+_ROUNDS = 3
+_ROUND_BACKOFF_S = 0.1
+
+
+class _RoundFailed(Exception):
+    def __init__(self, last: BaseException | None) -> None:
+        super().__init__(str(last))
+        self.last = last
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    return isinstance(exc, asyncio.TimeoutError) or (
+        isinstance(exc, GRPCError) and exc.status == Status.DEADLINE_EXCEEDED
+    )
+
+
 class EndpointPool:
     """Ordered endpoints; calls go to the first healthy one and fail over on transport errors."""
 
@@ -128,6 +145,25 @@ class EndpointPool:
         when every endpoint failed and the last one on a deadline, else `Unavailable`.
         """
         last: BaseException | None = None
+        started = time.monotonic()
+        for round_no in range(_ROUNDS):
+            if round_no:
+                # A node that answered UNAVAILABLE quickly is usually up: one flaky answer must not
+                # cost a window. A round of timeouts is not retried (it would only double the wait).
+                if _timed_out(last) or time.monotonic() - started > self.call_timeout_s:
+                    break
+                await asyncio.sleep(_ROUND_BACKOFF_S * round_no)
+            try:
+                return await self._call_round(what, fn)
+            except _RoundFailed as failed:
+                last = failed.last
+        deadline = _timed_out(last)
+        detail = redact(f"{type(last).__name__}: {last}") if last is not None else "no endpoint"
+        cls = DeadlineExceeded if deadline else Unavailable
+        raise cls(f"{what}: no endpoint answered within {self.call_timeout_s:g}s ({detail})")
+
+    async def _call_round(self, what: str, fn: Callable[[Channel, float], Awaitable[T]]) -> T:
+        last: BaseException | None = None
         for i in self._order():
             ep = self.endpoints[i]
             try:
@@ -151,12 +187,7 @@ class EndpointPool:
             ep.down_until = 0.0
             self._preferred = i
             return result
-        deadline = isinstance(last, asyncio.TimeoutError) or (
-            isinstance(last, GRPCError) and last.status == Status.DEADLINE_EXCEEDED
-        )
-        detail = redact(f"{type(last).__name__}: {last}") if last is not None else "no endpoint"
-        cls = DeadlineExceeded if deadline else Unavailable
-        raise cls(f"{what}: no endpoint answered within {self.call_timeout_s:g}s ({detail})")
+        raise _RoundFailed(last)
 
     def _mark_down(self, ep: Endpoint, exc: BaseException, what: str) -> None:
         ep.failures += 1

@@ -13,7 +13,18 @@ from allora_worker.model.errors import (
     NonFiniteFeaturesError,
 )
 from allora_worker.model.features import FEATURE_NAMES, HISTORY_HOURS, compute_features
-from allora_worker.model.train import TrainResult, ensure_default_bundle, train_bundle
+
+_TRAINING = ("TrainResult", "ensure_default_bundle", "train_bundle")
+
+
+def __getattr__(name: str) -> object:
+    # Training pulls in scikit-learn and LightGBM; a daemon that only predicts never imports it.
+    if name in _TRAINING:
+        from allora_worker.model import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FEATURE_NAMES",

@@ -29,13 +29,14 @@ class HealthState:
     stall_seconds: float = 600.0
     max_windows_without_success: int = 3
     ready: bool = False
-    last_progress: float = field(default_factory=time.time)
+    # Monotonic: a wall-clock jump must neither fake a stall nor hide one.
+    last_progress: float = field(default_factory=time.monotonic)
     windows_without_success: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def progress(self) -> None:
         with self._lock:
-            self.last_progress = time.time()
+            self.last_progress = time.monotonic()
 
     def window_result(self, topic_id: int, accepted: bool) -> None:
         with self._lock:
@@ -44,7 +45,7 @@ class HealthState:
             )
 
     def verdict(self, now: float | None = None) -> tuple[bool, dict[str, object]]:
-        now = now or time.time()
+        now = now if now is not None else time.monotonic()
         with self._lock:
             stalled_for = now - self.last_progress
             failing = {

@@ -19,7 +19,9 @@ HEARTBEAT_FILE = "heartbeat.json"
 
 @dataclass
 class RunCounters:
-    started_at: float = field(default_factory=time.time)
+    started_at: float = field(default_factory=time.time)  # wall time, for people
+    # Uptime is measured on the monotonic clock: an NTP step or a suspend must not bend it.
+    started_monotonic: float = field(default_factory=time.monotonic, repr=False)
     cycles: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     last_tx_hashes: list[str] = field(default_factory=list)
@@ -33,7 +35,7 @@ class RunCounters:
 
     @property
     def uptime_seconds(self) -> float:
-        return time.time() - self.started_at
+        return time.monotonic() - self.started_monotonic
 
 
 def write_heartbeat(state_dir: Path, counters: RunCounters, extra: dict[str, Any] | None = None) -> Path:
@@ -42,7 +44,7 @@ def write_heartbeat(state_dir: Path, counters: RunCounters, extra: dict[str, Any
         "time": time.time(),
         "pid": os.getpid(),
         "uptime_seconds": round(counters.uptime_seconds, 1),
-        **asdict(counters),
+        **{k: v for k, v in asdict(counters).items() if k != "started_monotonic"},
         **(extra or {}),
     }
     target = state_dir / HEARTBEAT_FILE

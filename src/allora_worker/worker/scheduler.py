@@ -170,7 +170,10 @@ class TopicLoop:
                 if result.outcome == "accepted":
                     waited = time.monotonic() - track.first_seen
                     self.shared.metrics.window_to_accepted.labels(topic=str(self.topic_id)).observe(waited)
-            elif result.outcome != "skipped":
+            elif result.outcome == "rejected":
+                # The chain said no: back off so a persistent verdict does not become a tx storm.
+                # Transport failures and missing data are retried on the next poll instead: the
+                # window is short and the next answer may well be fine.
                 backoff = min(2 ** (track.attempts - 1), MAX_RETRY_BACKOFF_POLLS)
                 track.next_try_poll = self.polls + backoff
         return results

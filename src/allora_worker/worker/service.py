@@ -184,6 +184,12 @@ class WorkerService:
             log.error("%s", exc)
             summary.exit_code, summary.reason = EXIT_PREFLIGHT, "wallet lock held by another process"
             return summary
+        except OSError as exc:
+            log.error("state directory %s cannot be used (%s); the journal must be written before any tx, "
+                      "so nothing will be submitted: fix the path or its permissions",
+                      self.settings.state_dir, exc.strerror or exc)
+            summary.exit_code, summary.reason = EXIT_PREFLIGHT, "state directory unusable"
+            return summary
         try:
             return await self._run_locked(wallet, summary)
         finally:
@@ -358,7 +364,7 @@ class WorkerService:
         interval = self.notifier.watchdog_interval or 10.0
         while True:
             await asyncio.sleep(interval)
-            healthy_loop = time.time() - self.health.last_progress < self.settings.health.stall_seconds
+            healthy_loop = time.monotonic() - self.health.last_progress < self.settings.health.stall_seconds
             if healthy_loop:
                 self.notifier.watchdog()
             else:

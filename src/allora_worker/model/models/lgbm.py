@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 
 from allora_worker.model.models.base import TrainingSet
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 LGBM_FORMAT = "lightgbm-text-v1"
 MAX_ROUNDS = 400
@@ -44,6 +47,8 @@ class LightGBMModel:
 
     @classmethod
     def fit(cls, data: TrainingSet) -> LightGBMModel:
+        import lightgbm as lgb  # lazily: only LightGBM bundles pay for the library
+
         rounds = _choose_rounds(data)
         booster = lgb.train(PARAMS, lgb.Dataset(data.X, data.y, feature_name=list(data.features)), rounds)
         return cls(list(data.features), booster, rounds)
@@ -58,6 +63,8 @@ class LightGBMModel:
 
     @classmethod
     def load(cls, path: Path, features: list[str]) -> LightGBMModel:
+        import lightgbm as lgb  # lazily: only LightGBM bundles pay for the library
+
         booster = lgb.Booster(model_file=str(path))
         if booster.feature_name() != features:
             raise ValueError(f"{path.name} was fitted on other features than the manifest lists")
@@ -68,6 +75,8 @@ class LightGBMModel:
 
 
 def _choose_rounds(data: TrainingSet) -> int:
+    import lightgbm as lgb  # lazily: only LightGBM bundles pay for the library
+
     """Boosting rounds by early stopping on a purged holdout inside the TRAINING data."""
     split = data.inner_split()
     if split is None:

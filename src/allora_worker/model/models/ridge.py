@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import Ridge
-from sklearn.preprocessing import StandardScaler
 
 from allora_worker.model.models.base import TrainingSet
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
 
 RIDGE_FORMAT = "ridge-json-v1"
 # Strength relative to row count: sklearn's penalty is alpha*|w|^2 against a SUM of squared
@@ -84,6 +87,10 @@ class RidgeModel:
 
 
 def _fit(data: TrainingSet, alpha: float) -> tuple[StandardScaler, Ridge]:
+    # Imported here: a daemon that only predicts from the JSON never pays for scikit-learn.
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(data.X)
     # A constant column has scale 0; sklearn sets it to 1, which keeps serving finite.
     ridge = Ridge(alpha=alpha).fit(scaler.transform(data.X), data.y)
