@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import typer
 
-from allora_worker.chain.client import ChainClient
 from allora_worker.chain.errors import ChainError
-from allora_worker.chain.wallet import Wallet, WalletError, load_wallet
+from allora_worker.chain.from_settings import client_from_settings, wallet_from_settings
+from allora_worker.chain.wallet import Wallet, WalletError
 from allora_worker.cli.common import fail, settings_for
-from allora_worker.config import FEE_TIER_MULTIPLIER, Settings
+from allora_worker.config import Settings
 
 UALLO_PER_ALLO = Decimal(10) ** 18
 
@@ -23,29 +23,10 @@ GRPC_OPTION = typer.Option(None, "--grpc", help="gRPC endpoint (repeat for failo
 CHAIN_ID_OPTION = typer.Option(None, "--chain-id", help="Chain id; overrides settings.")
 
 
-def client_from_settings(settings: Settings, wallet: Wallet | None) -> ChainClient:
-    """A ChainClient configured from Settings (endpoints, chain id, fees, timeouts)."""
-    return ChainClient(
-        settings.effective_endpoints,
-        settings.effective_chain_id,
-        wallet,
-        fee_denom="uallo",
-        gas_adjustment=settings.fees.gas_adjustment,
-        fee_multiplier=FEE_TIER_MULTIPLIER[settings.fees.tier],
-        max_fee=settings.fees.max_fee_uallo,
-        call_timeout_s=settings.chain.call_timeout_seconds,
-        confirm_timeout_s=settings.chain.confirm_timeout_seconds,
-    )
-
-
 def _load(ctx: typer.Context, grpc: list[str] | None, chain_id: str | None) -> tuple[Settings, Wallet]:
     settings = settings_for(ctx, grpc_endpoints=grpc or None, chain_id=chain_id)
     try:
-        wallet = load_wallet(
-            settings.mnemonic.get_secret_value() if settings.mnemonic else None,
-            settings.mnemonic_file,
-            settings.wallet_address,
-        )
+        wallet = wallet_from_settings(settings)
     except WalletError as exc:
         fail(str(exc), code=2)
     return settings, wallet

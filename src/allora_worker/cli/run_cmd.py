@@ -10,13 +10,14 @@ from pathlib import Path
 
 import typer
 
+from allora_worker.chain.from_settings import client_from_settings, wallet_from_settings
 from allora_worker.chain.wallet import WalletError
 from allora_worker.cli.common import EXIT_CONFIG, fail, global_options, settings_for, setup_logging
 from allora_worker.config import ConfigError, Settings, load_settings, validate
 from allora_worker.journal import Journal
 from allora_worker.worker.heartbeat import read_heartbeat
 from allora_worker.worker.preflight import EXIT_PREFLIGHT, run_checks
-from allora_worker.worker.service import RunOptions, WorkerService, client_for, wallet_for
+from allora_worker.worker.service import RunOptions, WorkerService
 from allora_worker.worker.topic import TopicRuntime
 
 
@@ -114,7 +115,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             raise typer.Exit(EXIT_CONFIG)
         typer.echo("[PASS] config: valid")
         try:
-            wallet = wallet_for(settings)
+            wallet = wallet_from_settings(settings)
         except WalletError as exc:
             typer.echo(f"[FAIL] wallet: {exc}")
             raise typer.Exit(EXIT_CONFIG) from None
@@ -122,7 +123,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         runtimes = [TopicRuntime.build(settings, t) for t in settings.effective_topics]
 
         async def checks() -> list[str]:
-            client = client_for(settings, wallet)
+            client = client_from_settings(settings, wallet)
             try:
                 return [c.line() for c in await run_checks(settings, client, runtimes)]
             finally:

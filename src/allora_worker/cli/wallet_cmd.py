@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from allora_worker.chain.wallet import WalletError, load_wallet
+from allora_worker.chain.from_settings import wallet_from_settings
+from allora_worker.chain.wallet import WalletError
 from allora_worker.cli.common import fail, settings_for
 
 
@@ -17,11 +18,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Print the address (and public key) derived from MNEMONIC_FILE / MNEMONIC."""
         settings = settings_for(ctx)
         try:
-            wallet = load_wallet(
-                settings.mnemonic.get_secret_value() if settings.mnemonic else None,
-                settings.mnemonic_file,
-                settings.wallet_address,
-            )
+            wallet = wallet_from_settings(settings)
         except WalletError as exc:
             fail(str(exc), code=2)
         typer.echo(f"address:    {wallet.address}")

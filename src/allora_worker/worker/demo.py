@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mnemonic import Mnemonic
 
+from allora_worker.chain.from_settings import client_from_settings
 from allora_worker.chain.wallet import Wallet
 from allora_worker.config import Settings
 from allora_worker.devnet import DevnetConfig, DevnetThread, topic_67
@@ -26,7 +27,7 @@ from allora_worker.market.bundled import load_bundled
 from allora_worker.model.bundle import load_bundle
 from allora_worker.model.errors import BundleError
 from allora_worker.model.train import train_bundle
-from allora_worker.worker.service import RunOptions, WorkerService, client_for
+from allora_worker.worker.service import RunOptions, WorkerService
 
 log = get_logger("demo")
 
@@ -118,7 +119,7 @@ def _ensure_model(bundle_dir: Path) -> None:
 
 def _register(settings: Settings, wallet: Wallet) -> None:
     async def register() -> None:
-        client = client_for(settings, wallet)
+        client = client_from_settings(settings, wallet)
         try:
             await client.register(TOPIC_ID)
         finally:

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 
 from allora_worker import __version__
 from allora_worker.chain.client import ChainClient, describe
+from allora_worker.chain.from_settings import client_from_settings, wallet_from_settings
 from allora_worker.chain.reconcile import reconcile
-from allora_worker.chain.wallet import Wallet, WalletError, load_wallet
-from allora_worker.config import FEE_TIER_MULTIPLIER, ConfigError, Settings, validate
+from allora_worker.chain.wallet import Wallet, WalletError
+from allora_worker.config import ConfigError, Settings, validate
 from allora_worker.journal import InstanceLock, InstanceLockedError, Journal
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.clock import Clock
@@ -60,30 +61,6 @@ class RunSummary:
     results: list[CycleResult] = field(default_factory=list)
     counters: RunCounters = field(default_factory=RunCounters)
     health_url: str | None = None
-
-
-def client_for(settings: Settings, wallet: Wallet | None) -> ChainClient:
-    preset = settings.preset
-    return ChainClient(
-        settings.effective_endpoints,
-        settings.effective_chain_id,
-        wallet,
-        fee_denom=preset.fee_denom if preset else "uallo",
-        gas_adjustment=settings.fees.gas_adjustment,
-        fee_multiplier=FEE_TIER_MULTIPLIER[settings.fees.tier],
-        max_fee=settings.fees.max_fee_uallo,
-        call_timeout_s=settings.chain.call_timeout_seconds,
-        confirm_timeout_s=settings.chain.confirm_timeout_seconds,
-        fallback_gas_price=preset.min_gas_price if preset else None,
-    )
-
-
-def wallet_for(settings: Settings) -> Wallet:
-    return load_wallet(
-        settings.mnemonic.get_secret_value() if settings.mnemonic else None,
-        settings.mnemonic_file,
-        settings.wallet_address,
-    )
 
 
 class WorkerService:
@@ -172,7 +149,7 @@ class WorkerService:
             summary.exit_code, summary.reason = EXIT_CONFIG, "invalid configuration"
             return summary
         try:
-            wallet = self._wallet or wallet_for(self.settings)
+            wallet = self._wallet or wallet_from_settings(self.settings)
         except WalletError as exc:
             log.error("wallet: %s", exc)
             summary.exit_code, summary.reason = EXIT_CONFIG, "wallet"
@@ -198,7 +175,7 @@ class WorkerService:
     async def _run_locked(self, wallet: Wallet, summary: RunSummary) -> RunSummary:
         settings = self.settings
         journal = Journal(settings.journal_path)
-        client = client_for(settings, wallet)
+        client = client_from_settings(settings, wallet)
         try:
             runtimes = [TopicRuntime.build(settings, t, self.clock) for t in settings.effective_topics]
             self._banner(wallet, runtimes)

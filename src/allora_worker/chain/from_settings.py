@@ -1,0 +1,33 @@
+"""The wallet and the chain client as the settings describe them (one place for every command)."""
+
+from __future__ import annotations
+
+from allora_worker.chain.client import ChainClient
+from allora_worker.chain.wallet import Wallet, load_wallet
+from allora_worker.config import FEE_TIER_MULTIPLIER, Settings
+
+
+def wallet_from_settings(settings: Settings) -> Wallet:
+    """MNEMONIC_FILE (0600) or MNEMONIC, checked against ALLORA_WALLET_ADDR; raises WalletError."""
+    return load_wallet(
+        settings.mnemonic.get_secret_value() if settings.mnemonic else None,
+        settings.mnemonic_file,
+        settings.wallet_address,
+    )
+
+
+def client_from_settings(settings: Settings, wallet: Wallet | None) -> ChainClient:
+    """A ChainClient on the configured endpoints, chain id, fee tier and cap, and deadlines."""
+    preset = settings.preset
+    return ChainClient(
+        settings.effective_endpoints,
+        settings.effective_chain_id,
+        wallet,
+        fee_denom=preset.fee_denom if preset else "uallo",
+        gas_adjustment=settings.fees.gas_adjustment,
+        fee_multiplier=FEE_TIER_MULTIPLIER[settings.fees.tier],
+        max_fee=settings.fees.max_fee_uallo,
+        call_timeout_s=settings.chain.call_timeout_seconds,
+        confirm_timeout_s=settings.chain.confirm_timeout_seconds,
+        fallback_gas_price=preset.min_gas_price if preset else None,
+    )
