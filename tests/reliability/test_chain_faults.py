@@ -185,3 +185,25 @@ def test_tx_that_is_never_included(make_rig) -> None:
     assert daemon.stop() == 0
     _missed_or_absent(rig, n3)
     rig.assert_no_duplicates()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "daemon bug: a tx that passed CheckTx and was then dropped by the node is only re-sent after "
+    "`confirm_timeout` (ChainClient.confirm polls GetTx only) and the next poll's reconcile "
+    "(worker/cycle.py 'reconciling on the next pass'); with confirm_timeout >= the window (default 60 s) "
+    "one dropped tx loses the window. Re-broadcasting the same signed bytes while confirming would not"))
+def test_dropped_tx_is_resent_within_the_window_when_confirm_timeout_is_long(make_rig) -> None:
+    rig = _rig(make_rig)
+    # Confirmation may take as long as a window (as 60 s may on a chain with 5 s blocks).
+    daemon = rig.start(rig.config(extra={"chain": {"confirm_timeout_seconds": WINDOW * 0.1 + 0.5}}))
+    daemon.wait_for_line("DAEMON MODE STARTED")
+    first = rig.next_nonce()
+    rig.wait_accepted(first, timeout=20)
+    n2 = first + EPOCH
+    rig.wait_height(n2 - 1)
+    rig.dn.faults.drop_txs = 1  # one tx vanishes from the mempool; the node is fine otherwise
+    rig.wait_height(n2 + WINDOW + 1)
+    assert daemon.stop() == 0
+    rig.assert_no_duplicates()
+    assert rig.dn.state.counters["txs_dropped"] == 1
+    assert n2 in rig.accepted_nonces(), "the window was lost to one dropped tx"
