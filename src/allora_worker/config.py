@@ -110,6 +110,9 @@ class ChainSettings(BaseModel):
     confirm_timeout_seconds: float = Field(default=60.0, gt=0)
     # Pre-flight fails under this balance: a worker that cannot pay fees only fills the logs.
     min_balance_uallo: int = Field(default=1, ge=0)
+    # While confirming, re-send the same signed tx this often (a node may drop it from its
+    # mempool). None: two block times, as the daemon measures them.
+    rebroadcast_seconds: float | None = Field(default=None, gt=0)
 
 
 class LogSettings(BaseModel):

@@ -187,11 +187,6 @@ def test_tx_that_is_never_included(make_rig) -> None:
     rig.assert_no_duplicates()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: a tx that passed CheckTx and was then dropped by the node is only re-sent after "
-    "`confirm_timeout` (ChainClient.confirm polls GetTx only) and the next poll's reconcile "
-    "(worker/cycle.py 'reconciling on the next pass'); with confirm_timeout >= the window (default 60 s) "
-    "one dropped tx loses the window. Re-broadcasting the same signed bytes while confirming would not"))
 def test_dropped_tx_is_resent_within_the_window_when_confirm_timeout_is_long(make_rig) -> None:
     rig = _rig(make_rig)
     # Confirmation may take as long as a window (as 60 s may on a chain with 5 s blocks).

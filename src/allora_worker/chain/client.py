@@ -73,6 +73,8 @@ log = logging.getLogger(__name__)
 
 # Used when simulation fails for a reason CheckTx will report better (the SDK's default too).
 DEFAULT_GAS_LIMIT = 250_000
+# Re-send period while confirming, until the caller knows the block time (then: two blocks).
+DEFAULT_REBROADCAST_S = 3.0
 # CheckTx-level retries (sequence, fee, gas, mempool) inside one submit.
 MAX_ATTEMPTS = 6
 
@@ -156,6 +158,7 @@ class ChainClient:
         poll_interval_s: float = 0.5,
         fallback_gas_price: Decimal | float | None = None,
         backoff_s: float = 1.0,
+        rebroadcast_s: float = DEFAULT_REBROADCAST_S,
     ) -> None:
         self.pool = EndpointPool(endpoints, call_timeout_s=call_timeout_s)
         self.chain_id = chain_id
@@ -168,6 +171,7 @@ class ChainClient:
         self.poll_interval_s = poll_interval_s
         self.fallback_gas_price = None if fallback_gas_price is None else Decimal(str(fallback_gas_price))
         self.backoff_s = backoff_s
+        self.rebroadcast_s = rebroadcast_s
         self._alloc: _SequenceAllocator | None = None
 
     async def __aenter__(self) -> ChainClient:
@@ -422,10 +426,17 @@ class ChainClient:
             return r
         raise E.classify(r.codespace, r.code, r.raw_log, txhash=signed.txhash)
 
-    async def confirm(self, txhash: str, timeout_s: float | None = None) -> TxResponse:
+    async def confirm(self, txhash: str, timeout_s: float | None = None, *,
+                      resend: SignedTx | None = None) -> TxResponse:
         """Poll GetTx until the tx is in a block (deadline: confirm_timeout_s). A failed DeliverTx
-        raises its class; a tx never seen raises `ConfirmTimeout`."""
+        raises its class; a tx never seen raises `ConfirmTimeout`.
+
+        With `resend`, the same signed bytes are broadcast again every `rebroadcast_s` while
+        waiting: a node that dropped the tx from its mempool gets it back within the window. The
+        same bytes have the same hash and sequence, so at most one copy can ever be included.
+        """
         deadline = time.monotonic() + (self.confirm_timeout_s if timeout_s is None else timeout_s)
+        next_resend = time.monotonic() + self.rebroadcast_s
         while True:
             try:
                 r = await self.get_tx(txhash)
@@ -435,6 +446,16 @@ class ChainClient:
                 if r.code != 0:
                     raise E.classify(r.codespace, r.code, r.raw_log, txhash=txhash)
                 return r
+            if resend is not None and time.monotonic() >= next_resend:
+                next_resend = time.monotonic() + self.rebroadcast_s
+                try:
+                    await self.broadcast(resend)
+                except E.SequenceMismatch:
+                    # Its sequence is used: by this very tx (GetTx will say so) or by another one,
+                    # in which case it can never land; reconcile settles which. Stop re-sending.
+                    resend = None
+                except E.ChainError as exc:
+                    log.info("re-broadcast of %s not accepted now: %s", txhash, describe(exc))
             if time.monotonic() >= deadline:
                 raise E.ConfirmTimeout(
                     f"tx {txhash} not in a block after {timeout_s or self.confirm_timeout_s:g}s",
@@ -502,7 +523,7 @@ class ChainClient:
             if on_broadcast is not None:
                 on_broadcast(signed)
             try:
-                resp = await self.confirm(signed.txhash)
+                resp = await self.confirm(signed.txhash, resend=signed)
             except E.OutOfGas as exc:
                 # DeliverTx ran out of gas: the sequence was consumed, the nonce is still ours to fill.
                 log.info("tx %s ran out of gas in the block; raising gas", signed.txhash)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from allora_worker.chain.client import ChainClient
+from allora_worker.chain.client import DEFAULT_REBROADCAST_S, ChainClient
 from allora_worker.chain.wallet import Wallet, load_wallet
 from allora_worker.config import FEE_TIER_MULTIPLIER, Settings
 
@@ -30,4 +30,5 @@ def client_from_settings(settings: Settings, wallet: Wallet | None) -> ChainClie
         call_timeout_s=settings.chain.call_timeout_seconds,
         confirm_timeout_s=settings.chain.confirm_timeout_seconds,
         fallback_gas_price=preset.min_gas_price if preset else None,
+        rebroadcast_s=settings.chain.rebroadcast_seconds or DEFAULT_REBROADCAST_S,
     )

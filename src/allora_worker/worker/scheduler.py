@@ -95,6 +95,7 @@ class TopicLoop:
         self.window_blocks: int | None = None
         self.epoch_blocks: int | None = None
         self.ended_reason: str | None = None
+        self.auto_rebroadcast = True
 
     @property
     def topic_id(self) -> int:
@@ -145,6 +146,10 @@ class TopicLoop:
             await self._refresh_topic()
         height = await client.latest_height()
         self.blocks.observe(height)
+        spb = self.blocks.seconds_per_block
+        if spb is not None and self.auto_rebroadcast:
+            # Two blocks: long enough for an honest inclusion, short enough to save the window.
+            client.rebroadcast_s = max(0.2, 2 * spb)
         if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)

@@ -270,7 +270,9 @@ class WorkerService:
         candidates = [u for u in (self.options.until, self.settings.until, topic_until) if u is not None]
         until = min((_aware(u) for u in candidates), default=None)
         schedule = self.options.schedule or runtime.settings.schedule
-        return TopicLoop(runtime, shared, until=until, schedule=schedule)
+        loop = TopicLoop(runtime, shared, until=until, schedule=schedule)
+        loop.auto_rebroadcast = self.settings.chain.rebroadcast_seconds is None
+        return loop
 
     async def _wait_generation(self, tasks: list[asyncio.Task[list[CycleResult]]], summary: RunSummary) -> None:
         pending = set(tasks)
