@@ -111,6 +111,8 @@ def test_state_dir_made_read_only_mid_run_refuses_to_broadcast(make_rig) -> None
         assert daemon.process.poll() is None
         text = daemon.text()
         assert "readonly" in text or "read-only" in text or "Operation not permitted" in text or "disk I/O" in text
+        # ... and says why, in words an operator acts on.
+        assert "cannot be written" in text and "refusing to submit" in text
     finally:
         for path in reversed(files):
             _immutable(path, False)

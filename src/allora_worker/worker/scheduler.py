@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,6 +198,13 @@ class TopicLoop:
             if entry is not None and entry.state == "claimed":
                 shared.journal.mark_rejected(self.topic_id, nonce, error=describe(exc))
             result = CycleResult(self.topic_id, nonce, "failed", detail=describe(exc))
+        except sqlite3.Error as exc:
+            # The journal could not record a step: nothing past that step happens (no broadcast
+            # without its journal entry), and the operator is told where to look.
+            log.error("topic %d nonce %d: the journal %s cannot be written (%s); refusing to submit "
+                      "until it can: check that the state directory is writable and its disk not full",
+                      self.topic_id, nonce, shared.journal.path, exc)
+            result = CycleResult(self.topic_id, nonce, "failed", detail=f"journal unwritable: {exc}")
         except Exception as exc:
             log.exception("topic %d nonce %d: cycle crashed", self.topic_id, nonce)
             entry = shared.journal.get(self.topic_id, nonce)
