@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
 from tests.conftest import TEST_ADDRESS, TEST_MNEMONIC
+from tests.daemon_support import wait_until as wait_for
 from tests.deploy.support import SUPERVISOR_CONF, cli_check
 
 PROGRAM = "allora-worker"
@@ -43,16 +44,6 @@ def shipped_program() -> dict[str, str]:
     assert parser.read(SUPERVISOR_CONF, encoding="utf-8")
     assert parser.sections() == [f"program:{PROGRAM}"]
     return dict(parser[f"program:{PROGRAM}"])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def pid_alive(pid: int) -> bool:

@@ -39,8 +39,7 @@ class BinanceSource(HttpCandleSource):
     ) -> None:
         self.symbol = symbol
         self.name = f"binance:{symbol}"
-        kwargs = {"sleep": sleep} if sleep else {}
-        super().__init__(JsonHttp(self.name, base_url, policy=policy, transport=transport, **kwargs), clock)
+        super().__init__(JsonHttp(self.name, base_url, policy=policy, transport=transport, sleep=sleep), clock)
 
     def _request(self, lo: datetime, hi: datetime) -> Any:
         start_ms = int(lo.timestamp() * 1000)

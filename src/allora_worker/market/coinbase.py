@@ -38,8 +38,7 @@ class CoinbaseSource(HttpCandleSource):
     ) -> None:
         self.product = product
         self.name = f"coinbase:{product}"
-        kwargs = {"sleep": sleep} if sleep else {}
-        super().__init__(JsonHttp(self.name, base_url, policy=policy, transport=transport, **kwargs), clock)
+        super().__init__(JsonHttp(self.name, base_url, policy=policy, transport=transport, sleep=sleep), clock)
 
     def _request(self, lo: datetime, hi: datetime) -> Any:
         # `end` is inclusive: ask up to the last wanted bucket so a full chunk is exactly 300.

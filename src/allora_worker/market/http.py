@@ -98,12 +98,12 @@ class JsonHttp:
         headers: Mapping[str, str] | None = None,
         policy: HttpPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self.policy = policy or HttpPolicy()
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
         self._monotonic = monotonic
         self._client = httpx.Client(
             base_url=base_url,

@@ -50,14 +50,13 @@ class TiingoSource(HttpCandleSource):
         register_secret(key)
         self.ticker = ticker.lower()
         self.name = f"tiingo:{self.ticker}"
-        kwargs = {"sleep": sleep} if sleep else {}
         http = JsonHttp(
             self.name,
             base_url,
             headers={"Authorization": f"Token {key.strip()}", "Content-Type": "application/json"},
             policy=policy,
             transport=transport,
-            **kwargs,
+            sleep=sleep,
         )
         super().__init__(http, clock)
 

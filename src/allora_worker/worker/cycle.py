@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from dataclasses import dataclass
 
 from allora_worker.chain import errors as chain_errors
@@ -152,6 +151,3 @@ async def _dry_run_sign(client: ChainClient, topic_id: int, nonce: int, value: s
     async with client.allocator.lock:
         return await client.prepare(topic_id, nonce, value)
 
-
-def monotonic() -> float:
-    return time.monotonic()

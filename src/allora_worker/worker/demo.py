@@ -139,8 +139,7 @@ def _run_daemon(settings: Settings, wallet: Wallet, devnet: DevnetThread, option
         start = devnet.height
         ready_height.append(start)
         # Stop once `windows` windows that opened after READY have closed.
-        first_nonce = ((start // options.epoch_length) + 1) * options.epoch_length
-        last_close = first_nonce + (options.windows - 1) * options.epoch_length + window
+        last_close = _demo_windows(start, options)[-1] + window
         deadline = time.monotonic() + (last_close - start + 10) * options.block_time * 3 + 30
         while devnet.height <= last_close + 1 and time.monotonic() < deadline:
             time.sleep(options.block_time)
@@ -151,8 +150,7 @@ def _run_daemon(settings: Settings, wallet: Wallet, devnet: DevnetThread, option
     summary = service.run()
     watcher.join(timeout=5)
     start = ready_height[0] if ready_height else 0
-    first_nonce = ((start // options.epoch_length) + 1) * options.epoch_length
-    windows = [first_nonce + i * options.epoch_length for i in range(options.windows)]
+    windows = _demo_windows(start, options)
     ours = {i.nonce: i for i in devnet.accepted_inferences(TOPIC_ID) if i.worker == wallet.address}
     return DemoReport(
         windows=windows,
@@ -162,6 +160,12 @@ def _run_daemon(settings: Settings, wallet: Wallet, devnet: DevnetThread, option
         journal=settings.journal_path,
         health_url=summary.health_url,
     )
+
+
+def _demo_windows(ready_height: int, options: DemoOptions) -> list[int]:
+    """The nonces of the first `options.windows` windows that open after the daemon is READY."""
+    first = ((ready_height // options.epoch_length) + 1) * options.epoch_length
+    return [first + i * options.epoch_length for i in range(options.windows)]
 
 
 def _print_report(report: DemoReport) -> int:

@@ -14,7 +14,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from allora_worker.chain import errors as chain_errors
@@ -80,7 +80,6 @@ class Shared:
     stop: asyncio.Event
     dry_run: bool = False
     on_result: Callable[[CycleResult], None] | None = None
-    last_window_seconds: dict[int, float] = field(default_factory=dict)
 
 
 class TopicLoop:

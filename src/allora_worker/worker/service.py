@@ -93,6 +93,8 @@ class WorkerService:
             max_windows_without_success=settings.health.max_windows_without_success,
         )
         self.counters = RunCounters()
+        # Cycle numbers run on across SIGHUP reloads.
+        self._cycles = CycleCounter()
         self.notifier = SystemdNotifier()
         self.health_server: HealthServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -233,10 +235,9 @@ class WorkerService:
                 if self._stop.is_set():
                     self._generation_stop.set()
                 shared = Shared(client=client, journal=journal, metrics=self.metrics, health=self.health,
-                                counters=self.counters, cycles=getattr(self, "_cycles", CycleCounter()),
+                                counters=self.counters, cycles=self._cycles,
                                 stop=self._generation_stop, dry_run=self.options.dry_run,
                                 on_result=self.on_result)
-                self._cycles = shared.cycles
                 loops = [self._topic_loop(r, shared) for r in runtimes]
                 tasks = [asyncio.create_task(tl.run(once=self.options.once), name=f"topic-{tl.topic_id}")
                          for tl in loops]
