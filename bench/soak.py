@@ -130,11 +130,11 @@ def new_key(path: Path) -> Wallet:
     return Wallet.from_mnemonic(phrase)
 
 
-def start_ours(d: Driver, dn: DevnetThread, bundle: Path, epoch_seconds: float, window_seconds: float) -> None:
+def start_ours(d: Driver, dn: DevnetThread, bundle: Path, epoch_seconds: float) -> None:
     config = write_worker_config(
         d.workdir / "worker.toml", grpc_url=dn.grpc_url, state_dir=d.workdir / "state", bundle=bundle,
         epoch_seconds=epoch_seconds,
-        extra={"chain": {"call_timeout_seconds": 1.0, "confirm_timeout_seconds": window_seconds / 5},
+        extra={"chain": {"call_timeout_seconds": 1.0},
                "log": {"file": str(d.workdir / "worker-file.log")}},
     )
     d.log = d.workdir / "daemon.out"
@@ -402,7 +402,6 @@ def used_data(name: str, d: Driver) -> dict[int, dict[str, Any]]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     window = args.window or max(2, int(args.epoch_length * 0.8))
     epoch_seconds = args.epoch_length * args.block_time
-    window_seconds = window * args.block_time
     poll_blocks = max(1, math.ceil(window / 4))
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -429,7 +428,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sampler.start()
         for d in drivers:
             if d.name == "ours":
-                start_ours(d, dn, bundle, epoch_seconds, window_seconds)
+                start_ours(d, dn, bundle, epoch_seconds)
             else:
                 start_sdk(d, dn, bundle, epoch_seconds, poll_blocks * args.block_time)
         for d in drivers:

@@ -224,3 +224,36 @@ async def test_injected_unavailable_is_unavailable(env: Env) -> None:
     env.devnet.set_faults(FaultPlan(error_rate={"*": 1.0}))
     with pytest.raises(E.Unavailable):
         await c.open_nonces(67)
+
+
+async def test_confirm_budget_from_the_caller_overrides_the_client_default(env: Env) -> None:
+    c = env.make_client(confirm_timeout_s=30.0)
+    nonce = await env.open_nonce(c, 67)
+    env.devnet.faults.drop_txs = 1
+    t0 = time.monotonic()
+    with pytest.raises(E.ConfirmTimeout, match=r"after 0\.4s"):
+        await c.submit(67, nonce, 0.01, confirm_timeout_s=0.4)
+    assert time.monotonic() - t0 < 2.0
+
+
+async def test_superseded_tx_is_resigned_within_the_same_submit(env: Env) -> None:
+    # Our tx is dropped, then an outside tx from the same key takes its sequence: re-sending the
+    # same bytes can never work, so the client must notice and re-sign without waiting out the
+    # 30 s confirm timeout.
+    c = env.make_client(confirm_timeout_s=30.0, rebroadcast_s=0.3)
+    nonce = await env.open_nonce(c, 67)
+    env.devnet.faults.drop_txs = 1
+    signed: list[str] = []
+
+    def on_broadcast(s: SignedTx) -> None:
+        if not signed:
+            env.devnet.bump_sequence(env.wallet.address)
+        signed.append(s.txhash)
+
+    t0 = time.monotonic()
+    r = await c.submit(67, nonce, 0.01, on_broadcast=on_broadcast)
+    assert time.monotonic() - t0 < 3.0
+    assert r.attempts == 2 and len(signed) == 2 and r.txhash == signed[1] != signed[0]
+    assert [a.txhash for a in env.devnet.accepted_inferences(67)] == [r.txhash]
+    assert env.devnet.state.tx_result(signed[0]) is None
+

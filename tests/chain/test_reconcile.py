@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,50 @@ async def test_dropped_tx_stays_in_flight_then_reconcile_lands_it(env: Env, jour
     settled = await reconcile(journal, c)
     assert [(s.before, s.after) for s in settled] == [(BROADCAST, CONFIRMED)]
     assert _ours(env, 67, nonce) == [entry.txhash]
+
+
+async def _left_in_flight(env: Env, journal: Journal, c, nonce: int):  # type: ignore[no-untyped-def]
+    """Submit with re-sending off and the tx dropped: the entry stays `broadcast`."""
+    journal.claim(67, nonce)
+    env.devnet.faults.drop_txs = 1
+    c.rebroadcast_s = 60.0
+    entry = await submit_journaled(c, journal, 67, nonce, 0.3)
+    assert entry.state == BROADCAST and _ours(env, 67, nonce) == []
+    c.rebroadcast_s = 0.25
+    return entry
+
+
+async def test_reconcile_keeps_resending_while_it_confirms(env: Env, journal: Journal) -> None:
+    # Reconcile's own copy and its first re-send are dropped too: it re-sends the same bytes on
+    # every rebroadcast period until one copy lands, within one call.
+    c = env.make_client(confirm_timeout_s=0.3)
+    nonce = await env.open_nonce(c, 67)
+    entry = await _left_in_flight(env, journal, c, nonce)
+    env.devnet.faults.drop_txs = 2
+    settled = await reconcile(journal, c, confirm_within=lambda n: 3.0)
+    assert [(s.before, s.after) for s in settled] == [(BROADCAST, CONFIRMED)]
+    assert _ours(env, 67, nonce) == [entry.txhash]
+    assert env.devnet.state.counters["txs_dropped"] == 3
+
+
+async def test_reconcile_resigns_when_a_resent_copy_finds_its_sequence_taken(env: Env, journal: Journal) -> None:
+    c = env.make_client(confirm_timeout_s=0.3)
+    nonce = await env.open_nonce(c, 67)
+    await _left_in_flight(env, journal, c, nonce)
+    env.devnet.faults.drop_txs = 1
+    accepted_before = env.devnet.state.counters["txs_accepted"]
+
+    async def bump_once_the_copy_is_in() -> None:
+        while env.devnet.state.counters["txs_accepted"] == accepted_before:
+            await asyncio.sleep(0.005)
+        env.devnet.bump_sequence(env.wallet.address)
+
+    # Reconcile's copy passes CheckTx (then is dropped); before the next re-send an outside tx
+    # takes the sequence: the entry must end `rejected` well before the 10 s budget.
+    t0 = asyncio.get_running_loop().time()
+    settled, _ = await asyncio.gather(reconcile(journal, c, confirm_within=lambda n: 10.0),
+                                      bump_once_the_copy_is_in())
+    assert asyncio.get_running_loop().time() - t0 < 3.0
+    assert [(s.before, s.after) for s in settled] == [(BROADCAST, REJECTED)]
+    assert "sequence is used by another tx" in (journal.get(67, nonce).error or "")  # type: ignore[union-attr]
+    assert _ours(env, 67, nonce) == []

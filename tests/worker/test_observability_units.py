@@ -15,7 +15,6 @@ from allora_worker.config import load_settings, validate
 from allora_worker.worker.health import HealthServer, HealthState
 from allora_worker.worker.heartbeat import RunCounters, read_heartbeat, write_heartbeat
 from allora_worker.worker.metrics import WorkerMetrics
-from allora_worker.worker.scheduler import BlockTimer
 from allora_worker.worker.sdnotify import SystemdNotifier
 from tests.conftest import TEST_MNEMONIC
 
@@ -82,16 +81,6 @@ def test_heartbeat_file_is_replaced_atomically_and_readable(tmp_path: Path) -> N
     assert beat is not None and beat["cycles"] == 3 and beat["outcomes"] == {"accepted": 1}
     assert beat["last_tx_hashes"] == ["AB" * 32]
     assert [p.name for p in tmp_path.iterdir()] == ["heartbeat.json"]
-
-
-def test_block_timer_estimates_seconds_per_block() -> None:
-    timer = BlockTimer()
-    assert timer.seconds_per_block is None
-    timer.observe(100)
-    time.sleep(0.05)
-    timer.observe(105)
-    spb = timer.seconds_per_block
-    assert spb is not None and 0.005 < spb < 0.05
 
 
 def test_systemd_notify_reaches_the_socket_and_is_a_no_op_without_one(

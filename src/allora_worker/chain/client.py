@@ -428,15 +428,20 @@ class ChainClient:
 
     async def confirm(self, txhash: str, timeout_s: float | None = None, *,
                       resend: SignedTx | None = None) -> TxResponse:
-        """Poll GetTx until the tx is in a block (deadline: confirm_timeout_s). A failed DeliverTx
-        raises its class; a tx never seen raises `ConfirmTimeout`.
+        """Poll GetTx until the tx is in a block (deadline: `timeout_s`, else confirm_timeout_s). A
+        failed DeliverTx raises its class; a tx never seen raises `ConfirmTimeout`.
 
         With `resend`, the same signed bytes are broadcast again every `rebroadcast_s` while
         waiting: a node that dropped the tx from its mempool gets it back within the window. The
-        same bytes have the same hash and sequence, so at most one copy can ever be included.
+        same bytes have the same hash and sequence, so at most one copy can ever be included. When
+        the node says that sequence is used and GetTx still does not find the tx a block later,
+        another tx took the sequence and ours can never land: `Superseded`, so the caller can
+        re-sign at once instead of waiting out the deadline.
         """
-        deadline = time.monotonic() + (self.confirm_timeout_s if timeout_s is None else timeout_s)
+        budget = self.confirm_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + budget
         next_resend = time.monotonic() + self.rebroadcast_s
+        superseded_at: float | None = None
         while True:
             try:
                 r = await self.get_tx(txhash)
@@ -446,21 +451,23 @@ class ChainClient:
                 if r.code != 0:
                     raise E.classify(r.codespace, r.code, r.raw_log, txhash=txhash)
                 return r
-            if resend is not None and time.monotonic() >= next_resend:
-                next_resend = time.monotonic() + self.rebroadcast_s
+            now = time.monotonic()
+            if superseded_at is not None and now >= superseded_at:
+                raise E.Superseded(f"tx {txhash} is not in a block and its sequence is used by another tx",
+                                   txhash=txhash)
+            if resend is not None and now >= next_resend:
+                next_resend = now + self.rebroadcast_s
                 try:
                     await self.broadcast(resend)
                 except E.SequenceMismatch:
-                    # Its sequence is used: by this very tx (GetTx will say so) or by another one,
-                    # in which case it can never land; reconcile settles which. Stop re-sending.
+                    # Used by this very tx (GetTx finds it once indexed) or by another one: give
+                    # the index about a block (half the re-send period) before deciding.
+                    superseded_at = time.monotonic() + self.rebroadcast_s / 2
                     resend = None
                 except E.ChainError as exc:
                     log.info("re-broadcast of %s not accepted now: %s", txhash, describe(exc))
             if time.monotonic() >= deadline:
-                raise E.ConfirmTimeout(
-                    f"tx {txhash} not in a block after {timeout_s or self.confirm_timeout_s:g}s",
-                    txhash=txhash,
-                )
+                raise E.ConfirmTimeout(f"tx {txhash} not in a block after {budget:.3g}s", txhash=txhash)
             await asyncio.sleep(self.poll_interval_s)
 
     async def prepare(self, topic_id: int, nonce: int, value: float | str) -> SignedTx:
@@ -481,15 +488,19 @@ class ChainClient:
         *,
         on_signed: OnSigned | None = None,
         on_broadcast: OnBroadcast | None = None,
+        confirm_timeout_s: float | None = None,
     ) -> SubmitResult:
         """Sign, broadcast, confirm one inference, retrying what a retry can fix.
 
         `on_signed` runs after signing and before broadcast; `on_broadcast` after CheckTx accepted
         the tx and before confirmation. Both are synchronous so a journal write completes first.
+        `confirm_timeout_s` bounds each confirmation (the scheduler passes what is left of the
+        window); None means the client's confirm_timeout_s.
         """
         msg, canonical = worker_payload(self._need_wallet(), topic_id, nonce, value)
         msgs = [any_of(INSERT_WORKER_PAYLOAD_URL, msg)]
-        resp, signed, attempts = await self._send(msgs, topic_id, nonce, canonical, on_signed, on_broadcast)
+        resp, signed, attempts = await self._send(msgs, topic_id, nonce, canonical, on_signed, on_broadcast,
+                                                  confirm_timeout_s)
         return SubmitResult(
             topic_id=topic_id, nonce=nonce, value=canonical, txhash=signed.txhash, height=int(resp.height),
             gas_wanted=int(resp.gas_wanted), gas_used=int(resp.gas_used), fee=signed.fee,
@@ -510,6 +521,7 @@ class ChainClient:
         value: str,
         on_signed: OnSigned | None,
         on_broadcast: OnBroadcast | None,
+        confirm_timeout_s: float | None = None,
     ) -> tuple[TxResponse, SignedTx, int]:
         plan: FeePlan | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -523,7 +535,15 @@ class ChainClient:
             if on_broadcast is not None:
                 on_broadcast(signed)
             try:
-                resp = await self.confirm(signed.txhash, resend=signed)
+                resp = await self.confirm(signed.txhash, confirm_timeout_s, resend=signed)
+            except E.Superseded:
+                # Another tx used our sequence (an outside tx from this key): ours can never land,
+                # so a fresh signature is the only way to fill the window.
+                log.info("tx %s superseded (sequence %d used elsewhere); re-signing", signed.txhash,
+                         signed.sequence)
+                async with self.allocator.lock:
+                    await self._resync()
+                continue
             except E.OutOfGas as exc:
                 # DeliverTx ran out of gas: the sequence was consumed, the nonce is still ours to fill.
                 log.info("tx %s ran out of gas in the block; raising gas", signed.txhash)

@@ -14,6 +14,7 @@ class. Messages are redacted before they are stored on the exception.
 | OutOfGas | gas limit too low | raise gas, retry |
 | Unavailable | endpoint down / mempool full / deadline | back off, next endpoint |
 | ConfirmTimeout | broadcast ok, not in a block by deadline | keep `broadcast`; reconcile later |
+| Superseded | our tx's sequence was used by another tx | it can never land: re-sign now |
 | QueryFailed | the node refused a query (not transport) | retry next cycle |
 | Rejected | any other failure of this tx | journal `rejected`; retry while window open |
 | Fatal (subclasses) | config/account problem no retry can fix | stop with the message: it says what to do |
@@ -120,6 +121,12 @@ class DeadlineExceeded(Unavailable):
 
 class ConfirmTimeout(ChainError):
     handling = "the tx was accepted but not seen in a block in time: keep it in flight, reconcile later"
+
+
+class Superseded(ChainError):
+    """Our signed tx is not in a block and its sequence is used by another tx: it can never land."""
+
+    handling = "re-sign at the account's fresh sequence while the window is open"
 
 
 class Rejected(ChainError):

@@ -12,6 +12,9 @@ broadcast before confirm) and maps every chain error class to its journal state.
   sequence, so at most one of them can ever land) and confirmed; if the node says the sequence is
   already used and the tx still is not found, the stored tx can never land: `rejected`, which lets
   the worker re-claim and re-sign the nonce.
+
+`confirm_within(nonce)` gives each confirmation its budget (the scheduler: what is left of the
+window); without it the client's confirm_timeout_s applies.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from allora_worker.chain.client import ChainClient, SignedTx, describe
 from allora_worker.journal import BROADCAST, CLAIMED, SIGNED, Entry, Journal
 
 log = logging.getLogger(__name__)
+
+# Seconds a confirmation of this nonce's tx may take (None: the client's default).
+ConfirmBudget = Callable[[int], float | None]
 
 CRASH_ENV = "ALLORA_WORKER_CRASH_AT"
 CRASH_POINTS = ("claimed", "signed", "broadcast", "before_confirm")
@@ -51,6 +57,7 @@ async def submit_journaled(
     value: float | str,
     *,
     crash: Callable[[str], None] = crash_point,
+    confirm_timeout_s: float | None = None,
 ) -> Entry:
     """Submit a claimed (topic, nonce) with the journal in the loop. Returns the final entry.
 
@@ -71,7 +78,8 @@ async def submit_journaled(
         crash("before_confirm")
 
     try:
-        result = await client.submit(topic_id, nonce, value, on_signed=on_signed, on_broadcast=on_broadcast)
+        result = await client.submit(topic_id, nonce, value, on_signed=on_signed, on_broadcast=on_broadcast,
+                                     confirm_timeout_s=confirm_timeout_s)
     except Exception as exc:
         return _record_failure(journal, topic_id, nonce, exc)
     return journal.mark_confirmed(topic_id, nonce, txhash=result.txhash, height=result.height)
@@ -110,7 +118,8 @@ class Reconciled:
     after: str
 
 
-async def reconcile(journal: Journal, client: ChainClient, *, topic_id: int | None = None) -> list[Reconciled]:
+async def reconcile(journal: Journal, client: ChainClient, *, topic_id: int | None = None,
+                    confirm_within: ConfirmBudget | None = None) -> list[Reconciled]:
     """Settle in-flight entries (all, or one topic's) with the chain. Idempotent.
 
     Never run it over an entry that a live cycle of this process is still submitting: that
@@ -121,7 +130,8 @@ async def reconcile(journal: Journal, client: ChainClient, *, topic_id: int | No
         if topic_id is not None and entry.topic_id != topic_id:
             continue
         try:
-            after = await _reconcile_one(journal, client, entry)
+            budget = confirm_within(entry.nonce) if confirm_within is not None else None
+            after = await _reconcile_one(journal, client, entry, budget)
         except E.Unavailable as exc:
             log.warning("reconcile topic %s nonce %s postponed: %s",
                         entry.topic_id, entry.nonce, describe(exc))
@@ -132,7 +142,8 @@ async def reconcile(journal: Journal, client: ChainClient, *, topic_id: int | No
     return done
 
 
-async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry) -> Entry:
+async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry,
+                         confirm_timeout_s: float | None = None) -> Entry:
     t, n = entry.topic_id, entry.nonce
     if entry.txhash:
         found = await client.get_tx(entry.txhash)
@@ -163,7 +174,8 @@ async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry) ->
     if entry.state != BROADCAST:
         journal.mark_broadcast(t, n, txhash=entry.txhash)
     try:
-        resp = await client.confirm(entry.txhash)
+        # Keep re-sending the same bytes while waiting: the copy just sent may be dropped too.
+        resp = await client.confirm(entry.txhash, confirm_timeout_s, resend=signed)
     except E.ConfirmTimeout:
         return journal.get(t, n)  # type: ignore[return-value]
     except E.ChainError as exc:

@@ -59,6 +59,7 @@ async def run_cycle(
     client: ChainClient,
     cycle_no: int,
     dry_run: bool = False,
+    confirm_timeout_s: float | None = None,
 ) -> CycleResult:
     topic_id = runtime.topic_id
     log.info("SUBMISSION CYCLE #%d: topic %d, nonce %d%s", cycle_no, topic_id, nonce,
@@ -109,7 +110,7 @@ async def run_cycle(
         return CycleResult(topic_id, nonce, "dry_run", value, signed.txhash, data_age_seconds=data_age)
 
     try:
-        final = await submit_journaled(client, journal, topic_id, nonce, value)
+        final = await submit_journaled(client, journal, topic_id, nonce, value, confirm_timeout_s=confirm_timeout_s)
     except chain_errors.Fatal as exc:
         log.error("topic %d nonce %d: %s — %s", topic_id, nonce, describe(exc), exc.handling)
         return CycleResult(topic_id, nonce, "failed", value, detail=describe(exc), data_age_seconds=data_age)

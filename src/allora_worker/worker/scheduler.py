@@ -35,6 +35,7 @@ MAX_POLL_SECONDS = 30.0
 # A rejected nonce is retried after this many polls at most (doubling), so a persistent chain
 # error does not turn into a tight loop of txs.
 MAX_RETRY_BACKOFF_POLLS = 8
+CONFIRM_POLL_MAX_S = 0.5
 
 
 class BlockTimer:
@@ -49,6 +50,14 @@ class BlockTimer:
         if self._first is None:
             self._first = (now, height)
         self._last = (now, height)
+
+    def seconds_until(self, height: int) -> float | None:
+        """Estimated seconds until the chain reaches `height` (negative once past), or None."""
+        spb = self.seconds_per_block
+        if spb is None or self._last is None:
+            return None
+        seen_at, seen_height = self._last
+        return (height - seen_height) * spb - (time.monotonic() - seen_at)
 
     @property
     def seconds_per_block(self) -> float | None:
@@ -150,6 +159,8 @@ class TopicLoop:
         if spb is not None and self.auto_rebroadcast:
             # Two blocks: long enough for an honest inclusion, short enough to save the window.
             client.rebroadcast_s = max(0.2, 2 * spb)
+            # Look for inclusion about twice a block: a late look costs a fast chain whole blocks.
+            client.poll_interval_s = min(CONFIRM_POLL_MAX_S, max(MIN_POLL_SECONDS, spb / 2))
         if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
@@ -190,7 +201,8 @@ class TopicLoop:
         shared.metrics.cycles.labels(topic=str(self.topic_id)).inc()
         try:
             result = await run_cycle(runtime=self.runtime, nonce=nonce, journal=shared.journal,
-                                     client=shared.client, cycle_no=number, dry_run=shared.dry_run)
+                                     client=shared.client, cycle_no=number, dry_run=shared.dry_run,
+                                     confirm_timeout_s=self.confirm_budget(nonce))
         except chain_errors.ChainError as exc:
             log.warning("topic %d nonce %d: chain error: %s", self.topic_id, nonce, describe(exc))
             entry = shared.journal.get(self.topic_id, nonce)
@@ -255,10 +267,26 @@ class TopicLoop:
                     self.shared.health.windows_without_success.get(self.topic_id, 0)
                 )
 
+    def confirm_budget(self, nonce: int) -> float | None:
+        """How long a confirmation for `nonce` may take: until its window closes, plus two blocks
+        to see an inclusion in the last one, never more than the configured confirm timeout.
+
+        Waiting (and re-sending) to the window's end means a dropped tx gets every chance the
+        window allows within one cycle; waiting past it only delays the next window.
+        """
+        spb = self.blocks.seconds_per_block
+        if spb is None or not self.window_blocks:
+            return None
+        left = self.blocks.seconds_until(nonce + self.window_blocks)
+        if left is None:
+            return None
+        return min(self.shared.client.confirm_timeout_s, max(left, 0.0) + 2 * spb)
+
     async def _reconcile(self) -> None:
         """Settle in-flight txs with the chain; one that landed counts as accepted here."""
         # Only this topic: another topic's in-flight entry belongs to its live cycle.
-        for item in await reconcile(self.shared.journal, self.shared.client, topic_id=self.topic_id):
+        for item in await reconcile(self.shared.journal, self.shared.client, topic_id=self.topic_id,
+                                    confirm_within=self.confirm_budget):
             if item.after != item.before:
                 log.info("reconciled topic %d nonce %d: %s -> %s", item.topic_id, item.nonce, item.before, item.after)
             if item.after == CONFIRMED and item.before != CONFIRMED:

@@ -1,0 +1,75 @@
+"""Fast unit tests of the scheduler's clock: block time, time left in a window, the confirm budget."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from allora_worker.worker import scheduler
+from allora_worker.worker.scheduler import BlockTimer, TopicLoop
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
+    fake = FakeMonotonic()
+    monkeypatch.setattr(scheduler.time, "monotonic", fake)
+    return fake
+
+
+def test_block_timer_estimates_seconds_per_block() -> None:
+    timer = BlockTimer()
+    assert timer.seconds_per_block is None
+    timer.observe(100)
+    time.sleep(0.05)
+    timer.observe(105)
+    spb = timer.seconds_per_block
+    assert spb is not None and 0.005 < spb < 0.05
+
+
+def test_seconds_until_a_height_counts_time_since_the_last_observation(clock: FakeMonotonic) -> None:
+    timer = BlockTimer()
+    timer.observe(100)
+    assert timer.seconds_until(120) is None  # no block time yet
+    clock.now += 10.0
+    timer.observe(110)  # 1 s per block
+    assert timer.seconds_until(120) == pytest.approx(10.0)
+    clock.now += 2.5
+    assert timer.seconds_until(120) == pytest.approx(7.5)
+    assert timer.seconds_until(105) == pytest.approx(-7.5)
+
+
+def _loop(confirm_timeout_s: float, window_blocks: int | None) -> TopicLoop:
+    shared = SimpleNamespace(client=SimpleNamespace(confirm_timeout_s=confirm_timeout_s))
+    loop = TopicLoop(SimpleNamespace(topic_id=67), shared)  # type: ignore[arg-type]
+    loop.window_blocks = window_blocks
+    return loop
+
+
+def test_confirm_budget_runs_to_the_window_end_plus_two_blocks(clock: FakeMonotonic) -> None:
+    loop = _loop(confirm_timeout_s=60.0, window_blocks=16)
+    assert loop.confirm_budget(200) is None  # block time unknown: the client's default applies
+    loop.blocks.observe(200)
+    clock.now += 2.0
+    loop.blocks.observe(210)  # 0.2 s per block; window of nonce 200 closes at 216
+    assert loop.confirm_budget(200) == pytest.approx(6 * 0.2 + 2 * 0.2)
+    clock.now += 5.0  # past the close: only the two blocks to see a last-block inclusion
+    assert loop.confirm_budget(200) == pytest.approx(0.4)
+
+
+def test_confirm_budget_never_exceeds_the_configured_timeout(clock: FakeMonotonic) -> None:
+    loop = _loop(confirm_timeout_s=3.0, window_blocks=100)
+    loop.blocks.observe(0)
+    clock.now += 50.0
+    loop.blocks.observe(10)  # 5 s blocks: 90 blocks = 450 s left in the window
+    assert loop.confirm_budget(0) == 3.0
+    assert _loop(confirm_timeout_s=3.0, window_blocks=None).confirm_budget(0) is None
