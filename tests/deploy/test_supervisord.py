@@ -13,6 +13,7 @@ import configparser
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sqlite3
@@ -149,6 +150,8 @@ def run_supervisord(program: dict[str, str]) -> Iterator[Supervisor]:
         if program_pid and pid_alive(program_pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(program_pid, signal.SIGKILL)
+        # Outside pytest's tmp_path (socket path length), so nobody else cleans it up.
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def program_for(command: str, directory: Path, environment: dict[str, str]) -> dict[str, str]:

@@ -104,7 +104,7 @@ def test_error_text_is_redacted(journal: Journal) -> None:
     assert e.state == REJECTED
 
 
-def test_database_is_wal_and_full_sync(tmp_path: Path) -> None:
+def test_database_is_wal_full_sync_and_a_small_page_cache(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     Journal(path).close()
     db = sqlite3.connect(path)
@@ -112,6 +112,9 @@ def test_database_is_wal_and_full_sync(tmp_path: Path) -> None:
     db.close()
     j = Journal(path)
     assert j._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    # Bounded (negative = KiB): the default 2 MB cache made RSS grow with the file.
+    assert j._db.execute("PRAGMA cache_size").fetchone()[0] == -jmod.JOURNAL_CACHE_KIB
+    assert jmod.JOURNAL_CACHE_KIB <= 512
     j.close()
 
 
