@@ -373,7 +373,22 @@ def analyse(name: str, d: Driver, dn: DevnetThread, schedule: Schedule, nonces: 
         "cpu_s_total": cpu_run,
         "cpu_s_per_window": cpu_run / len(nonces) if cpu_run is not None and nonces else None,
         "startup_s": round(d.ready_wall - d.started_wall, 2),
+        "series": resource_series(samples, nonces),
     }
+
+
+SERIES_POINTS = 100
+
+
+def resource_series(samples: list[dict[str, float]], nonces: list[int]) -> list[list[float]]:
+    """[window, RSS MB, open fds, CPU s since READY] at up to SERIES_POINTS evenly spaced samples,
+    for bench/plot_soak.py: a trend shows in a picture before it shows in a slope."""
+    if not samples or len(nonces) < 2:
+        return []
+    step = max(1, len(samples) // SERIES_POINTS)
+    cpu0 = samples[0]["cpu_s"]
+    return [[round((s["height"] - nonces[0]) / (nonces[1] - nonces[0]), 1), round(s["rss_mb"], 2), s["fds"],
+             round(s["cpu_s"] - cpu0, 2)] for s in samples[::step]]
 
 
 def used_data(name: str, d: Driver) -> dict[int, dict[str, Any]]:
