@@ -111,7 +111,7 @@ class ChainSettings(BaseModel):
     # Pre-flight fails under this balance: a worker that cannot pay fees only fills the logs.
     min_balance_uallo: int = Field(default=1, ge=0)
     # While confirming, re-send the same signed tx this often (a node may drop it from its
-    # mempool). None: two block times, as the daemon measures them.
+    # mempool). None: one block time, as the daemon measures it.
     rebroadcast_seconds: float | None = Field(default=None, gt=0)
 
 

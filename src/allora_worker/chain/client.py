@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 
 # Used when simulation fails for a reason CheckTx will report better (the SDK's default too).
 DEFAULT_GAS_LIMIT = 250_000
-# Re-send period while confirming, until the caller knows the block time (then: two blocks).
+# Re-send period while confirming, until the caller knows the block time (then: one block).
 DEFAULT_REBROADCAST_S = 3.0
 # CheckTx-level retries (sequence, fee, gas, mempool) inside one submit.
 MAX_ATTEMPTS = 6
@@ -461,8 +461,8 @@ class ChainClient:
                     await self.broadcast(resend)
                 except E.SequenceMismatch:
                     # Used by this very tx (GetTx finds it once indexed) or by another one: give
-                    # the index about a block (half the re-send period) before deciding.
-                    superseded_at = time.monotonic() + self.rebroadcast_s / 2
+                    # the index one re-send period (about a block) before deciding.
+                    superseded_at = time.monotonic() + self.rebroadcast_s
                     resend = None
                 except E.ChainError as exc:
                     log.info("re-broadcast of %s not accepted now: %s", txhash, describe(exc))

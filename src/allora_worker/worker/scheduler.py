@@ -69,6 +69,19 @@ class BlockTimer:
         return (self._last[0] - self._first[0]) / blocks
 
 
+def confirm_cadence(seconds_per_block: float) -> tuple[float, float]:
+    """(re-send period, GetTx period) while confirming, from the measured block time.
+
+    Re-send once a block: a tx not in the block after its broadcast was most likely dropped, and
+    every block spent waiting is a block less of the window (a soak run lost a window to two
+    drops in a row at two blocks per re-send). A re-send of a tx still in the mempool costs one
+    'already in cache' answer. Look for inclusion twice a block: a late look costs a fast chain
+    whole blocks.
+    """
+    spb = max(MIN_POLL_SECONDS, seconds_per_block)
+    return spb, min(CONFIRM_POLL_MAX_S, max(MIN_POLL_SECONDS, spb / 2))
+
+
 @dataclass
 class _NonceTrack:
     first_seen: float
@@ -157,10 +170,7 @@ class TopicLoop:
         self.blocks.observe(height)
         spb = self.blocks.seconds_per_block
         if spb is not None and self.auto_rebroadcast:
-            # Two blocks: long enough for an honest inclusion, short enough to save the window.
-            client.rebroadcast_s = max(0.2, 2 * spb)
-            # Look for inclusion about twice a block: a late look costs a fast chain whole blocks.
-            client.poll_interval_s = min(CONFIRM_POLL_MAX_S, max(MIN_POLL_SECONDS, spb / 2))
+            client.rebroadcast_s, client.poll_interval_s = confirm_cadence(spb)
         if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
