@@ -364,7 +364,7 @@ def analyse(name: str, d: Driver, dn: DevnetThread, schedule: Schedule, nonces: 
         "rss_mb_final": samples[-1]["rss_mb"] if samples else None,
         "rss_mb_peak": max(s["hwm_mb"] for s in samples) if samples else None,
         "rss_mb_slope_per_100_windows": slope_per_100(
-            [(s["height"] - nonces[0]) / (nonces[1] - nonces[0]) for s in half], [s["rss_mb"] for s in half]
+            [window_index(s["height"], nonces) for s in half], [s["rss_mb"] for s in half]
         ) if len(nonces) > 1 else None,
         "fds_start": samples[0]["fds"] if samples else None,
         "fds_final": samples[-1]["fds"] if samples else None,
@@ -380,6 +380,11 @@ def analyse(name: str, d: Driver, dn: DevnetThread, schedule: Schedule, nonces: 
 SERIES_POINTS = 100
 
 
+def window_index(height: float, nonces: list[int]) -> float:
+    """Windows since the first measured one (fractional: where in its epoch `height` falls)."""
+    return (height - nonces[0]) / (nonces[1] - nonces[0])
+
+
 def resource_series(samples: list[dict[str, float]], nonces: list[int]) -> list[list[float]]:
     """[window, RSS MB, open fds, CPU s since READY] at up to SERIES_POINTS evenly spaced samples,
     for bench/plot_soak.py: a trend shows in a picture before it shows in a slope."""
@@ -387,7 +392,7 @@ def resource_series(samples: list[dict[str, float]], nonces: list[int]) -> list[
         return []
     step = max(1, len(samples) // SERIES_POINTS)
     cpu0 = samples[0]["cpu_s"]
-    return [[round((s["height"] - nonces[0]) / (nonces[1] - nonces[0]), 1), round(s["rss_mb"], 2), s["fds"],
+    return [[round(window_index(s["height"], nonces), 1), round(s["rss_mb"], 2), s["fds"],
              round(s["cpu_s"] - cpu0, 2)] for s in samples[::step]]
 
 

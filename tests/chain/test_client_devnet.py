@@ -256,4 +256,3 @@ async def test_superseded_tx_is_resigned_within_the_same_submit(env: Env) -> Non
     assert r.attempts == 2 and len(signed) == 2 and r.txhash == signed[1] != signed[0]
     assert [a.txhash for a in env.devnet.accepted_inferences(67)] == [r.txhash]
     assert env.devnet.state.tx_result(signed[0]) is None
-

@@ -169,8 +169,10 @@ class TopicLoop:
         height = await client.latest_height()
         self.blocks.observe(height)
         spb = self.blocks.seconds_per_block
-        if spb is not None and self.auto_rebroadcast:
-            client.rebroadcast_s, client.poll_interval_s = confirm_cadence(spb)
+        if spb is not None:
+            rebroadcast_s, client.poll_interval_s = confirm_cadence(spb)
+            if self.auto_rebroadcast:  # else chain.rebroadcast_seconds, as configured
+                client.rebroadcast_s = rebroadcast_s
         if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
