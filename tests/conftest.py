@@ -33,3 +33,18 @@ def mnemonic_file(tmp_path: Path) -> Path:
     path.write_text(TEST_MNEMONIC + "\n")
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """One real PostgreSQL server for the whole session (initdb + pg_ctl in a temp dir)."""
+    from tests.pg_support import PgServer, postgres_bindir
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+    server = PgServer(bindir)
+    try:
+        yield server
+    finally:
+        server.close()

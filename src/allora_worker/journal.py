@@ -33,8 +33,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from allora_worker import journal_schema
 from allora_worker.secrets import redact
 
 CLAIMED = "claimed"
@@ -67,44 +68,26 @@ JOURNAL_CACHE_KIB = 256
 # Error text is capped so a node that returns a megabyte of log cannot bloat the ledger.
 _MAX_ERROR_CHARS = 2000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS submissions (
-    topic_id     INTEGER NOT NULL,
-    nonce        INTEGER NOT NULL,
-    state        TEXT    NOT NULL,
-    value        TEXT,
-    model_hash   TEXT,
-    data_window  TEXT,
-    txhash       TEXT,
-    tx_bytes     BLOB,
-    sequence     INTEGER,
-    chain_code   INTEGER,
-    codespace    TEXT,
-    height       INTEGER,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    error        TEXT,
-    created_at   REAL    NOT NULL,
-    updated_at   REAL    NOT NULL,
-    PRIMARY KEY (topic_id, nonce)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic_id    INTEGER NOT NULL,
-    nonce       INTEGER NOT NULL,
-    from_state  TEXT,
-    to_state    TEXT    NOT NULL,
-    txhash      TEXT,
-    chain_code  INTEGER,
-    detail      TEXT,
-    at          REAL    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS submissions_state ON submissions(state);
-CREATE INDEX IF NOT EXISTS events_key ON events(topic_id, nonce);
-"""
 
 
 class JournalError(RuntimeError):
     """A journal operation that would break an invariant (bad transition, in-flight reclaim)."""
+
+
+class JournalUnavailable(JournalError):
+    """A shared (PostgreSQL) journal cannot be reached or written right now: nothing is recorded,
+    so nothing is signed or broadcast until it can be."""
+
+
+class FencedOut(JournalError):
+    """This daemon's lease is gone (expired or taken over): it must not record or sign anything."""
+
+
+class _Db(Protocol):
+    """What the state machine needs of a connection inside one transaction: `?` placeholders,
+    rows readable by column name (a backend translates its own dialect)."""
+
+    def execute(self, sql: str, args: Any = ..., /) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -156,7 +139,15 @@ def _clean(text: str | None) -> str | None:
 
 
 class Journal:
-    """SQLite ledger. Thread-safe; every mutating call is committed and fsync'd when it returns."""
+    """The ledger's state machine over one SQL store; this class is the embedded SQLite backend.
+
+    Every mutating call is one committed transaction when it returns (on SQLite: WAL, fsync'd).
+    `allora_worker.journal_pg.PostgresJournal` is the same state machine over PostgreSQL (shared
+    by an active/standby pair); only the connection, the transaction and the schema dialect differ,
+    so the transition table below is the one truth for both. Thread-safe.
+    """
+
+    dialect = "sqlite"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -177,7 +168,7 @@ class Journal:
         # keeps every page it writes: RSS grew with the file for the first ~1,500 windows
         # (bench/bench_journal_memory.py). A small cache keeps a months-long run flat.
         self._db.execute(f"PRAGMA cache_size=-{JOURNAL_CACHE_KIB}")
-        self._db.executescript(_SCHEMA)
+        self._migrate()
         if created:
             _fsync_dir(self.path.parent)
 
@@ -193,8 +184,15 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def describe(self) -> str:
+        """Where the journal lives, for people (never a password)."""
+        return str(self.path)
+
+    # -- backend hooks (SQLite here; PostgresJournal overrides them) ---------------------------
+
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[_Db]:
+        """One write transaction; committed when the block ends, rolled back on any exception."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -204,14 +202,27 @@ class Journal:
                 raise
             self._db.execute("COMMIT")
 
+    def _query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        """A read outside any write transaction; rows are readable by column name."""
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
+    def _migrate(self) -> None:
+        """Bring the schema to `journal_schema.LATEST`, one numbered migration per transaction."""
+        with self._lock:
+            self._db.execute(journal_schema.MIGRATIONS_TABLE)
+        with self._tx() as db:
+            _apply_migrations(db, self.dialect, self.describe())
+
+    def schema_version(self) -> int:
+        rows = self._query("SELECT MAX(version) AS v FROM schema_migrations")
+        return int(rows[0]["v"] or 0)
+
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, topic_id: int, nonce: int) -> Entry | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce)
-            ).fetchone()
-        return _entry(row) if row else None
+        rows = self._query("SELECT * FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce))
+        return _entry(rows[0]) if rows else None
 
     def entries(self, topic_id: int | None = None, states: tuple[str, ...] | None = None) -> list[Entry]:
         sql = "SELECT * FROM submissions"
@@ -226,19 +237,14 @@ class Journal:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY topic_id, nonce"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [_entry(r) for r in rows]
+        return [_entry(r) for r in self._query(sql, args)]
 
     def in_flight(self) -> list[Entry]:
         """Entries left `signed` or `broadcast`: reconcile them with the chain before re-signing."""
         return self.entries(states=tuple(sorted(IN_FLIGHT)))
 
     def events(self, topic_id: int, nonce: int) -> list[Event]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM events WHERE topic_id=? AND nonce=? ORDER BY id", (topic_id, nonce)
-            ).fetchall()
+        rows = self._query("SELECT * FROM events WHERE topic_id=? AND nonce=? ORDER BY id", (topic_id, nonce))
         return [
             Event(r["topic_id"], r["nonce"], r["from_state"], r["to_state"], r["txhash"],
                   r["chain_code"], r["detail"], r["at"])
@@ -400,7 +406,7 @@ class Journal:
         return self._must_get(topic_id, nonce)
 
     @staticmethod
-    def _require(db: sqlite3.Connection, topic_id: int, nonce: int) -> sqlite3.Row:
+    def _require(db: _Db, topic_id: int, nonce: int) -> Any:
         row = db.execute(
             "SELECT * FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce)
         ).fetchone()
@@ -409,7 +415,7 @@ class Journal:
         return row
 
     @staticmethod
-    def _event(db: sqlite3.Connection, topic_id: int, nonce: int, frm: str | None, to: str,
+    def _event(db: _Db, topic_id: int, nonce: int, frm: str | None, to: str,
                txhash: str | None, code: int | None, detail: str | None, at: float) -> None:
         db.execute(
             "INSERT INTO events (topic_id, nonce, from_state, to_state, txhash, chain_code, detail, at)"
@@ -423,7 +429,23 @@ class Journal:
         return entry
 
 
-def _entry(row: sqlite3.Row) -> Entry:
+def _apply_migrations(db: _Db, dialect: str, where: str) -> None:
+    current = db.execute("SELECT MAX(version) AS v FROM schema_migrations").fetchone()["v"] or 0
+    if current > journal_schema.LATEST:
+        raise JournalError(
+            f"journal {where} has schema version {current}, newer than this allora-worker knows "
+            f"({journal_schema.LATEST}): upgrade allora-worker before opening it"
+        )
+    for migration in journal_schema.MIGRATIONS:
+        if migration.version <= current:
+            continue
+        for statement in migration.statements(dialect):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?,?,?)",
+                    (migration.version, migration.description, time.time()))
+
+
+def _entry(row: Any) -> Entry:
     return Entry(
         topic_id=row["topic_id"], nonce=row["nonce"], state=row["state"], value=row["value"],
         model_hash=row["model_hash"], data_window=row["data_window"], txhash=row["txhash"],

@@ -28,9 +28,24 @@ from allora_worker.journal import (
 from allora_worker.secrets import clear_for_tests, register_secret
 
 
-@pytest.fixture()
-def journal(tmp_path: Path):
-    j = Journal(tmp_path / "journal.sqlite")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The same state-machine tests on both backends; PostgreSQL is a real server, and its
+    journal writes under a held lease (so every write here also passes the fence check)."""
+    if request.param == "sqlite":
+        j: Journal = Journal(tmp_path / "journal.sqlite")
+    else:
+        from allora_worker.journal_pg import PASSWORD_ENV, Lease, PostgresJournal
+        from tests.pg_support import PLANTED_PASSWORD
+
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)
+        pg = PostgresJournal(server.url(server.fresh_database()))
+        lease = Lease(pg.params, "allo1journaltest", ttl_seconds=120)
+        assert lease.try_acquire() == 1
+        pg.fence = lease.fence
+        lease.close()
+        j = pg
     yield j
     j.close()
 

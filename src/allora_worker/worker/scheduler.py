@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.client import ChainClient, describe
 from allora_worker.chain.reconcile import reconcile
-from allora_worker.journal import CONFIRMED, Journal
+from allora_worker.journal import CONFIRMED, FencedOut, Journal, JournalUnavailable
 from allora_worker.logging_setup import get_logger
 from allora_worker.worker.cycle import CycleCounter, CycleResult, run_cycle
 from allora_worker.worker.health import HealthState
@@ -221,12 +221,16 @@ class TopicLoop:
             if entry is not None and entry.state == "claimed":
                 shared.journal.mark_rejected(self.topic_id, nonce, error=describe(exc))
             result = CycleResult(self.topic_id, nonce, "failed", detail=describe(exc))
-        except sqlite3.Error as exc:
+        except FencedOut as exc:
+            # Another host holds the wallet's lease now: nothing more is recorded or signed here.
+            log.error("topic %d nonce %d: %s", self.topic_id, nonce, exc)
+            result = CycleResult(self.topic_id, nonce, "failed", detail=f"lease lost: {exc}")
+        except (sqlite3.Error, JournalUnavailable) as exc:
             # The journal could not record a step: nothing past that step happens (no broadcast
             # without its journal entry), and the operator is told where to look.
             log.error("topic %d nonce %d: the journal %s cannot be written (%s); refusing to submit "
                       "until it can: check that the state directory is writable and its disk not full",
-                      self.topic_id, nonce, shared.journal.path, exc)
+                      self.topic_id, nonce, shared.journal.describe(), exc)
             result = CycleResult(self.topic_id, nonce, "failed", detail=f"journal unwritable: {exc}")
         except Exception as exc:
             log.exception("topic %d nonce %d: cycle crashed", self.topic_id, nonce)

@@ -1,0 +1,369 @@
+"""The journal on PostgreSQL (psycopg 3), shared by an active/standby pair, and its fenced lease.
+
+`PostgresJournal` is `Journal`'s state machine (same transition table, same rows) over a
+PostgreSQL connection. `Lease` is the leader lease of one wallet: one row per wallet in `leases`
+with an expiry (the server's clock, so the hosts' clocks do not matter) and a fencing token that
+grows on every takeover.
+
+Fencing: while a daemon is active its journal carries the token it holds (`journal.fence`), and
+every write transaction first checks, in the same transaction, that this token still holds an
+unexpired lease (`SELECT ... FOR SHARE`, so a takeover waits for the check's transaction to end).
+A signature is recorded (`mark_signed`) before the tx is broadcast, so a paused or partitioned
+old leader can neither record nor broadcast anything once the lease is gone: its next write
+raises `FencedOut`.
+
+The password comes from a file (`state_password_file`, 0600) or the environment
+(`ALLORA_WORKER_STATE_PASSWORD`, or libpq's own `PGPASSWORD`/`PGPASSFILE`); it is registered as a
+secret so no log line or error carries it, and `describe()` never shows it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from allora_worker.journal import FencedOut, Journal, JournalError, JournalUnavailable, _apply_migrations
+from allora_worker.secrets import redact, register_secret
+
+try:  # psycopg is the [postgres] extra: SQLite-only installs never import it.
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+    from psycopg.rows import dict_row
+except ImportError:  # pragma: no cover - exercised only without the extra
+    psycopg = None  # type: ignore[assignment]
+
+PASSWORD_ENV = "ALLORA_WORKER_STATE_PASSWORD"
+# Every statement and every connection attempt is bounded: a journal that cannot answer within
+# these times is unavailable (nothing is signed), never waited on for minutes.
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 5000
+# Any lock on the migrations is taken by this key (one journal database, one schema at a time).
+_MIGRATION_LOCK_KEY = 0x616C6F7261  # "alora"
+
+
+def is_postgres_url(url: str | None) -> bool:
+    return bool(url) and str(url).split(":", 1)[0] in ("postgresql", "postgres")
+
+
+def _need_psycopg() -> None:
+    if psycopg is None:
+        raise JournalError(
+            "state_url is a PostgreSQL URL but psycopg is not installed: "
+            "pip install 'allora-worker[postgres]'"
+        )
+
+
+def connection_kwargs(url: str, *, password_file: str | os.PathLike[str] | None = None,
+                      application_name: str = "allora-worker") -> dict[str, Any]:
+    """libpq parameters for `url` with the password from a file or the environment, registered
+    as a secret. A password inside the URL works too but is discouraged (it is in the config)."""
+    _need_psycopg()
+    try:
+        params: dict[str, Any] = dict(conninfo_to_dict(url))
+    except psycopg.ProgrammingError as exc:
+        raise JournalError(f"state_url is not a valid PostgreSQL URL: {redact(str(exc))}") from None
+    password: str | None = None
+    if password_file is not None:
+        path = Path(password_file).expanduser()
+        try:
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                raise JournalError(
+                    f"state_password_file {path} is readable by others (mode {mode:o}): chmod 600 it"
+                )
+            password = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise JournalError(f"state_password_file {path}: {exc.strerror or exc}") from None
+    elif os.environ.get(PASSWORD_ENV):
+        password = os.environ[PASSWORD_ENV]
+    if password:
+        params["password"] = password
+    if params.get("password"):
+        register_secret(str(params["password"]))
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    params.setdefault("application_name", application_name)
+    # Find a dead peer in seconds, not the kernel's two hours.
+    params.setdefault("keepalives", 1)
+    params.setdefault("keepalives_idle", 5)
+    params.setdefault("keepalives_interval", 2)
+    params.setdefault("keepalives_count", 2)
+    params.setdefault("tcp_user_timeout", STATEMENT_TIMEOUT_MS)
+    params["options"] = (str(params.get("options", "")) +
+                         f" -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+                         f" -c lock_timeout={STATEMENT_TIMEOUT_MS}"
+                         f" -c idle_in_transaction_session_timeout={4 * STATEMENT_TIMEOUT_MS}").strip()
+    return params
+
+
+def describe_url(params: dict[str, Any]) -> str:
+    """postgresql://user@host:port/dbname, never the password."""
+    user = params.get("user") or ""
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    db = params.get("dbname") or ""
+    return f"postgresql://{user + '@' if user else ''}{host}:{port}/{db}"
+
+
+def _connect(params: dict[str, Any]) -> Any:
+    try:
+        return psycopg.connect(autocommit=True, row_factory=dict_row, **params)
+    except psycopg.Error as exc:
+        raise JournalUnavailable(
+            f"cannot connect to the journal at {describe_url(params)}: {redact(str(exc)).strip()}"
+        ) from None
+
+
+class _PgDb:
+    """The `?`-placeholder face the state machine speaks, over a psycopg connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        return self._conn.execute(sql.replace("?", "%s"), tuple(args))
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease this daemon holds: every journal write checks it is still this one."""
+
+    wallet: str
+    holder: str
+    token: int
+
+
+class PostgresJournal(Journal):
+    """`Journal` over PostgreSQL. Writes need a `fence` (the held lease) unless `fenced=False`
+    (tools and tests that own the database alone). Reconnects on the next call after a failure."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, password_file: str | os.PathLike[str] | None = None,
+                 fenced: bool = True) -> None:
+        self._params = connection_kwargs(url, password_file=password_file)
+        self.path = Path(describe_url(self._params))  # what the worker prints as "the journal"
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self.fenced = fenced
+        self.fence: Fence | None = None
+        self._migrate()
+
+    # -- connection --------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        return describe_url(self._params)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    def _live(self) -> Any:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+            self._conn = _connect(self._params)
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> PostgresJournal:
+        return self
+
+    # -- backend hooks -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[_PgDb]:
+        with self._lock:
+            if self.fenced and self.fence is None:
+                raise FencedOut("this daemon holds no lease: it is standby and must not write the journal")
+            try:
+                conn = self._live()
+                with conn.transaction():
+                    if self.fenced:
+                        assert self.fence is not None
+                        _check_fence(conn, self.fence)
+                    yield _PgDb(conn)
+            except psycopg.OperationalError as exc:
+                raise JournalUnavailable(
+                    f"the journal at {self.describe()} failed mid-transaction (nothing was recorded): "
+                    f"{redact(str(exc)).strip()}"
+                ) from None
+
+    def _query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return list(self._live().execute(sql.replace("?", "%s"), tuple(args)).fetchall())
+            except psycopg.OperationalError as exc:
+                raise JournalUnavailable(
+                    f"the journal at {self.describe()} cannot be read: {redact(str(exc)).strip()}"
+                ) from None
+
+    def _migrate(self) -> None:
+        from allora_worker import journal_schema
+
+        with self._lock:
+            conn = self._live()
+            with conn.transaction():
+                # Two daemons starting together: one migrates, the other waits and finds it done.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+                conn.execute(journal_schema.MIGRATIONS_TABLE)
+                _apply_migrations(_PgDb(conn), self.dialect, self.describe())
+
+
+def _check_fence(conn: Any, fence: Fence) -> None:
+    row = conn.execute(
+        "SELECT token FROM leases WHERE wallet=%s AND holder=%s AND token=%s AND expires_at > now()"
+        " FOR SHARE",
+        (fence.wallet, fence.holder, fence.token),
+    ).fetchone()
+    if row is None:
+        raise FencedOut(
+            f"lease token {fence.token} for {fence.wallet} is no longer held (expired or taken over "
+            "by another host): this daemon must not record or sign anything"
+        )
+
+
+# -- the lease ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds (or last held) a wallet's lease, as the database says."""
+
+    wallet: str
+    holder: str
+    token: int
+    expires_in_seconds: float
+
+    @property
+    def active(self) -> bool:
+        return self.expires_in_seconds > 0
+
+
+def new_holder_id() -> str:
+    # Unique per process: a restarted daemon is a new holder and must wait out (or be handed) the lease.
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Lease:
+    """One wallet's leader lease, on its own connection (renewals never queue behind journal work).
+
+    `valid()` is the local view: the lease is ours until `ttl` after the moment we *sent* the last
+    successful acquire/renew (monotonic clock), which is never later than the server's expiry; a
+    paused process (SIGSTOP) wakes up past that moment and knows it without asking anyone.
+    """
+
+    def __init__(self, params: dict[str, Any], wallet: str, ttl_seconds: float,
+                 holder: str | None = None) -> None:
+        _need_psycopg()
+        self.params = params
+        self.wallet = wallet
+        self.ttl = float(ttl_seconds)
+        self.holder = holder or new_holder_id()
+        self.token: int | None = None
+        self._valid_until = 0.0
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def fence(self) -> Fence | None:
+        return Fence(self.wallet, self.holder, self.token) if self.token is not None else None
+
+    def valid(self) -> bool:
+        return self.token is not None and time.monotonic() < self._valid_until
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    self._conn = _connect(self.params)
+                return self._conn.execute(sql, args).fetchone()
+            except psycopg.OperationalError as exc:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                raise JournalUnavailable(f"lease query failed: {redact(str(exc)).strip()}") from None
+
+    def try_acquire(self) -> int | None:
+        """Take the lease if nobody holds an unexpired one; returns the new fencing token."""
+        sent = time.monotonic()
+        row = self._run(
+            "INSERT INTO leases (wallet, holder, token, expires_at, acquired_at, renewed_at)"
+            " VALUES (%s, %s, 1, now() + make_interval(secs => %s), now(), now())"
+            " ON CONFLICT (wallet) DO UPDATE SET holder = EXCLUDED.holder, token = leases.token + 1,"
+            " expires_at = EXCLUDED.expires_at, acquired_at = now(), renewed_at = now()"
+            " WHERE leases.expires_at <= now()"
+            " RETURNING token",
+            (self.wallet, self.holder, self.ttl),
+        )
+        if row is None:
+            return None
+        self.token = int(row["token"])
+        self._valid_until = sent + self.ttl
+        return self.token
+
+    def renew(self) -> bool:
+        """Extend our lease; False when it is gone (then `token` is cleared: we are standby)."""
+        if self.token is None:
+            return False
+        sent = time.monotonic()
+        row = self._run(
+            "UPDATE leases SET expires_at = now() + make_interval(secs => %s), renewed_at = now()"
+            " WHERE wallet=%s AND holder=%s AND token=%s AND expires_at > now() RETURNING token",
+            (self.ttl, self.wallet, self.holder, self.token),
+        )
+        if row is None:
+            self.token = None
+            return False
+        self._valid_until = sent + self.ttl
+        return True
+
+    def release(self) -> None:
+        """Hand the lease over now (clean shutdown): the standby may take it at its next try."""
+        token, self.token = self.token, None
+        if token is None:
+            return
+        with contextlib.suppress(JournalError):
+            self._run(
+                "UPDATE leases SET expires_at = now() WHERE wallet=%s AND holder=%s AND token=%s"
+                " RETURNING token",
+                (self.wallet, self.holder, token),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+
+
+def lease_holder(params: dict[str, Any], wallet: str) -> LeaseHolder | None:
+    """The wallet's lease row as the database holds it (for `status`), or None if never taken."""
+    _need_psycopg()
+    conn = _connect(params)
+    try:
+        row = conn.execute(
+            "SELECT wallet, holder, token, EXTRACT(EPOCH FROM (expires_at - now()))::float8 AS left_s"
+            " FROM leases WHERE wallet=%s", (wallet,),
+        ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    return LeaseHolder(row["wallet"], row["holder"], int(row["token"]), float(row["left_s"]))

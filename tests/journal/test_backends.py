@@ -1,0 +1,128 @@
+"""Journal backends: versioned migrations, the PostgreSQL password never shown, and the fence."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from allora_worker import journal_schema
+from allora_worker.journal import CLAIMED, SIGNED, Journal, JournalError
+from allora_worker.secrets import redact
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def pg_url(postgres_server, monkeypatch: pytest.MonkeyPatch) -> str:
+    from allora_worker.journal_pg import PASSWORD_ENV
+    from tests.pg_support import PLANTED_PASSWORD
+
+    monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)
+    return postgres_server.url(postgres_server.fresh_database())
+
+
+def test_an_unnumbered_sqlite_journal_is_adopted_with_its_rows(tmp_path: Path) -> None:
+    # A journal written before migrations were numbered: the version-1 tables, no version table.
+    path = tmp_path / "journal.sqlite"
+    db = sqlite3.connect(path)
+    for statement in journal_schema.MIGRATIONS[0].sqlite:
+        db.execute(statement)
+    db.execute("INSERT INTO submissions (topic_id, nonce, state, attempts, created_at, updated_at)"
+               " VALUES (67, 10, 'claimed', 1, 0, 0)")
+    db.commit()
+    db.close()
+    with Journal(path) as j:
+        assert j.schema_version() == journal_schema.LATEST
+        assert j.get(67, 10).state == CLAIMED  # type: ignore[union-attr]
+
+
+def test_a_journal_from_a_newer_worker_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', 0)", (journal_schema.LATEST + 1,))
+    db.commit()
+    db.close()
+    with pytest.raises(JournalError, match="newer than this allora-worker"):
+        Journal(path)
+
+
+def test_postgres_migrations_are_numbered_and_a_newer_schema_refused(pg_url: str) -> None:
+    from allora_worker.journal_pg import PostgresJournal
+
+    j = PostgresJournal(pg_url, fenced=False)
+    assert j.schema_version() == journal_schema.LATEST
+    j.close()
+    again = PostgresJournal(pg_url, fenced=False)  # re-opening applies nothing twice
+    assert [r["version"] for r in again._query("SELECT version FROM schema_migrations ORDER BY version")] == [
+        m.version for m in journal_schema.MIGRATIONS]
+    with again._tx() as db:
+        db.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', 0)", (journal_schema.LATEST + 1,))
+    again.close()
+    with pytest.raises(JournalError, match="newer than this allora-worker"):
+        PostgresJournal(pg_url, fenced=False)
+
+
+def test_the_password_is_never_shown(postgres_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from allora_worker.journal_pg import PASSWORD_ENV, JournalUnavailable, PostgresJournal
+    from tests.pg_support import PLANTED_PASSWORD
+
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    secret_file = tmp_path / "pgpass"
+    secret_file.write_text(PLANTED_PASSWORD + "\n")
+    secret_file.chmod(0o644)
+    url = postgres_server.url(postgres_server.fresh_database())
+    with pytest.raises(JournalError, match="chmod 600") as loose:
+        PostgresJournal(url, password_file=secret_file)
+    assert PLANTED_PASSWORD not in str(loose.value)
+    secret_file.chmod(0o600)
+    j = PostgresJournal(url, password_file=secret_file, fenced=False)
+    assert PLANTED_PASSWORD not in j.describe() and "127.0.0.1" in j.describe()
+    assert redact(f"x {PLANTED_PASSWORD} y") == "x *** y"  # registered as a secret
+    j.close()
+    # A password in the URL (discouraged) is redacted from the error when the server is away.
+    dead = f"postgresql://allora:{PLANTED_PASSWORD}@127.0.0.1:1/nowhere"
+    with pytest.raises(JournalUnavailable) as down:
+        PostgresJournal(dead)
+    assert PLANTED_PASSWORD not in str(down.value) and "cannot connect" in str(down.value)
+
+
+def test_a_fenced_out_leader_cannot_record_and_a_takeover_bumps_the_token(pg_url: str) -> None:
+    from allora_worker.journal_pg import FencedOut, Lease, PostgresJournal
+
+    old = PostgresJournal(pg_url)
+    new = PostgresJournal(pg_url)
+    wallet = "allo1fencetest"
+    lease_a = Lease(old.params, wallet, ttl_seconds=0.5)
+    lease_b = Lease(new.params, wallet, ttl_seconds=30)
+    try:
+        with pytest.raises(FencedOut, match="standby"):
+            old.claim(67, 1)  # no lease held: a standby never writes
+        token_a = lease_a.try_acquire()
+        assert token_a is not None and lease_a.valid()
+        assert lease_b.try_acquire() is None  # held and unexpired: B stays standby
+        old.fence = lease_a.fence
+        old.claim(67, 1)
+        # A pauses past its lease; B takes over with a larger token and goes on.
+        import time
+
+        time.sleep(0.8)
+        assert not lease_a.valid()
+        token_b = lease_b.try_acquire()
+        assert token_b is not None and token_b > token_a
+        new.fence = lease_b.fence
+        # A wakes up and tries to record a signature: refused, nothing written.
+        with pytest.raises(FencedOut, match=f"token {token_a}"):
+            old.mark_signed(67, 1, txhash="AA", tx_bytes=b"x", sequence=3)
+        assert new.get(67, 1).state == CLAIMED  # type: ignore[union-attr]
+        assert not lease_a.renew() and lease_a.token is None
+        new.mark_signed(67, 1, txhash="BB", tx_bytes=b"y", sequence=3)
+        assert new.get(67, 1).state == SIGNED  # type: ignore[union-attr]
+        # A clean release lets the next host in at once, with the next token.
+        lease_b.release()
+        assert lease_a.try_acquire() == token_b + 1
+    finally:
+        for closable in (lease_a, lease_b, old, new):
+            closable.close()
