@@ -231,8 +231,48 @@ def evaluate(
         Console().print(_metrics_table(result.metrics, f"{result.rows} rows from {result.start:%Y-%m-%d}"))
 
 
+def _feature_list(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def import_onnx(
+    file: Path = typer.Argument(..., help="The exported model.onnx (one input: rows x features)."),
+    features: str = typer.Option(..., "--features", help="Comma-separated feature names, in the model's input order."),
+    out: Path = typer.Option(..., "--out", help="Bundle directory to write (replaced atomically)."),
+    data: str = typer.Option(DEFAULT_DATA, "--data", help="Candles for the probe row: CSV file or bundled:NAME."),
+    horizon: int = typer.Option(168, "--horizon", min=1, help="Horizon in hours the model predicts."),
+    topic: int = typer.Option(67, "--topic", help="Allora topic id recorded in the manifest."),
+    output_name: str | None = typer.Option(None, "--output-name", help="Graph output to read (default: the first)."),
+    reference: Path | None = typer.Option(
+        None, "--reference", help="CSV of feature rows plus 'prediction' from the native model, checked first."
+    ),
+) -> None:
+    """Build a bundle from an ONNX model; the probe is replayed before it is accepted."""
+    from allora_worker.model.errors import BundleError
+    from allora_worker.model.onnx_import import import_onnx as run_import
+
+    candles, source = load_candles(data)
+    try:
+        loaded, checked = run_import(file, _feature_list(features), out, candles=candles, data_source=source,
+                                     horizon_hours=horizon, topic_id=topic, output_name=output_name,
+                                     reference=reference)
+    except BundleError as exc:
+        _err.print(f"[red]import failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    probe = loaded.manifest["probe"]
+    if checked is not None:
+        typer.echo(f"reference check: {checked.describe()}")
+    typer.echo(f"bundle: {loaded.path} (onnx, {len(loaded.features)} features, hash {loaded.content_hash[:12]}); "
+               f"probe at {loaded.manifest['training']['probe_time']} predicts {probe['prediction']!r}")
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add this module's commands to the root app."""
     app.command("train")(train)
     app.command("backtest")(backtest)
     app.command("evaluate")(evaluate)
+    bundle_app = typer.Typer(help="Bring your own model: import ONNX, convert a legacy pickle.",
+                             no_args_is_help=True)
+    groups["bundle"] = bundle_app
+    app.add_typer(bundle_app, name="bundle")
+    bundle_app.command("import-onnx")(import_onnx)

@@ -77,8 +77,13 @@ def write_bundle(
     training: dict[str, Any],
     probe_features: np.ndarray,
     extra: dict[str, Any] | None = None,
+    features: list[str] | None = None,
 ) -> Path:
-    """Write a bundle atomically (build in a temp dir, then swap) and return its path."""
+    """Write a bundle atomically (build in a temp dir, then swap) and return its path.
+
+    `features` is the model's input columns in order: all of `FEATURE_NAMES` for our own
+    models, any subset of them for an imported one.
+    """
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     probe = np.asarray(probe_features, dtype="float64").reshape(1, -1)
@@ -96,7 +101,7 @@ def write_bundle(
             "horizon_hours": horizon_hours,
             "history_hours": HISTORY_HOURS,
             "feature_set_version": FEATURE_SET_VERSION,
-            "features": list(FEATURE_NAMES),
+            "features": list(features or FEATURE_NAMES),
             "model": {"format": model.format, "artifact": artifact.name, **model.describe()},
             "training": training,
             "probe": {"features": probe[0].tolist(), "prediction": probe_pred},
@@ -215,7 +220,7 @@ def load_bundle(
     hashes = _check_files(root, manifest)
     model_info = manifest["model"]
     try:
-        model = load_model(model_info["format"], root / model_info["artifact"], manifest["features"])
+        model = load_model(model_info["format"], root / model_info["artifact"], manifest["features"], model_info)
     except (ValueError, KeyError, OSError) as exc:
         raise BundleError(f"cannot load the model artifact of {root}: {exc}") from exc
     _check_probe(root, manifest, model)

@@ -8,10 +8,12 @@ artifact by the format string recorded in the manifest.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from allora_worker.model.models.base import Model, TrainingSet
 from allora_worker.model.models.baseline import BASELINE_FORMAT, BASELINE_KINDS, LinearBaseline, fit_baseline
 from allora_worker.model.models.lgbm import LGBM_FORMAT, LightGBMModel
+from allora_worker.model.models.onnx import ONNX_FORMAT, OnnxModel
 from allora_worker.model.models.ridge import RIDGE_FORMAT, RidgeModel
 
 MODEL_KINDS = ("ridge", "lightgbm")
@@ -28,8 +30,10 @@ def fit_model(kind: str, data: TrainingSet) -> Model:
     raise ValueError(f"unknown model kind {kind!r}; choose one of {[*MODEL_KINDS, *BASELINE_KINDS]}")
 
 
-def load_model(fmt: str, artifact: Path, features: list[str]) -> Model:
-    """Rebuild a model from its artifact file; `fmt` comes from the manifest."""
+def load_model(fmt: str, artifact: Path, features: list[str], info: dict[str, Any] | None = None) -> Model:
+    """Rebuild a model from its artifact file; `fmt` and `info` come from the manifest."""
+    if fmt == ONNX_FORMAT:
+        return OnnxModel.load(artifact, features, info or {})
     if fmt == RIDGE_FORMAT:
         return RidgeModel.load(artifact, features)
     if fmt == LGBM_FORMAT:

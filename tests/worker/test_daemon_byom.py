@@ -1,0 +1,119 @@
+"""Bring your own model: the real daemon serves imported and converted models on the devnet."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from allora_worker.devnet import DevnetThread, TopicConfig
+from allora_worker.journal import Journal
+from allora_worker.market.bundled import load_bundled
+from allora_worker.model.features import HISTORY_HOURS, compute_features
+from allora_worker.model.onnx_import import agreement, import_onnx
+from tests.conftest import TEST_ADDRESS
+from tests.daemon_support import REPLAY_START, DaemonProcess, devnet_config, wait_until, write_worker_config
+from tests.model.byom_support import lightgbm_model, sklearn_pipeline
+
+pytestmark = pytest.mark.integration
+
+BLOCK = 0.15
+EPOCH = 10
+WINDOW = 8
+WINDOWS = 4
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    return load_bundled("binance")
+
+
+def _topic(topic_id: int, offset: int = 0) -> TopicConfig:
+    return TopicConfig(id=topic_id, epoch_length=EPOCH, worker_submission_window=WINDOW, epoch_offset=offset)
+
+
+def add_topic(config: Path, topic_id: int, **settings: object) -> None:
+    """Append one more `[[topics]]` table (TOML allows it after the other tables)."""
+    lines = ["", "[[topics]]", f"id = {topic_id}", 'sources = ["replay"]',
+             f"replay_start = {REPLAY_START.isoformat().replace('+00:00', 'Z')}",
+             f"replay_speed = {3600.0 / (EPOCH * BLOCK)!r}"]
+    for key, value in settings.items():
+        lines.append(f"{key} = " + (f'"{value}"' if isinstance(value, str | Path) else repr(value)))
+    config.write_text(config.read_text() + "\n".join(lines) + "\n")
+
+
+def run_daemon(tmp_path: Path, mnemonic_file: Path, topics: list[TopicConfig],
+               configure: Callable[[Path, str], Path], windows: int = WINDOWS) -> tuple[list[Any], str, Path]:
+    """Run the daemon until every topic has `windows` accepted inferences; return (ours, log, state)."""
+    with DevnetThread(devnet_config(TEST_ADDRESS, topics, block_time=BLOCK)) as dn:
+        config = configure(tmp_path / "w.toml", dn.grpc_url)
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "out.log")
+        try:
+            daemon.wait_for_line("DAEMON MODE STARTED", timeout=60)
+            for t in topics:
+                wait_until(lambda t=t: len([i for i in dn.accepted_inferences(t.id) if i.worker == TEST_ADDRESS])
+                           >= windows, 90, f"{windows} windows of topic {t.id}")
+        finally:
+            code = daemon.stop()
+        assert code == 0, daemon.text()[-3000:]
+        ours = [i for i in dn.accepted_inferences() if i.worker == TEST_ADDRESS]
+        return ours, daemon.text(), tmp_path / "state"
+
+
+_WINDOW = re.compile(r"^(?P<source>.*?):(?P<start>\d{4}-[^.]*?)\.\.(?P<last>[^#]+)#")
+
+
+def served(accepted: list[Any], state: Path, topic_id: int) -> list[tuple[pd.Timestamp, float]]:
+    """(last candle, value) of every inference of ours the chain accepted, read back from the journal."""
+    with Journal(state / "journal.sqlite") as journal:
+        rows = {e.nonce: e for e in journal.entries(topic_id)}
+    out = []
+    for inference in accepted:
+        if inference.topic_id != topic_id:
+            continue
+        entry = rows[inference.nonce]
+        assert entry.value == inference.value
+        match = _WINDOW.match(entry.data_window or "")
+        assert match, entry.data_window
+        out.append((pd.Timestamp(match["last"]), float(inference.value)))
+    return out
+
+
+def native_at(model: object, features: list[str], candles: pd.DataFrame, last: pd.Timestamp) -> float:
+    window = candles.loc[last - pd.Timedelta(hours=HISTORY_HOURS - 1) : last]
+    row = compute_features(window)[features].iloc[[-1]].to_numpy()
+    return float(model.predict(row)[0])  # type: ignore[attr-defined]
+
+
+def test_daemon_serves_onnx_sklearn_and_lightgbm_bundles(tmp_path: Path, mnemonic_file: Path,
+                                                         history: pd.DataFrame) -> None:
+    train = history.iloc[-5000:]
+    pipe, booster = sklearn_pipeline(train), lightgbm_model(train)
+    for name, brought in (("pipe", pipe), ("lgbm", booster)):
+        (tmp_path / f"{name}.onnx").write_bytes(brought.onnx)
+        import_onnx(tmp_path / f"{name}.onnx", brought.features, tmp_path / name, candles=train, data_source="t")
+
+    def configure(path: Path, grpc: str) -> Path:
+        write_worker_config(path, grpc_url=grpc, state_dir=tmp_path / "state", bundle=tmp_path / "pipe",
+                            topics=(67,), epoch_seconds=EPOCH * BLOCK)
+        add_topic(path, 69, bundle=tmp_path / "lgbm")
+        return path
+
+    accepted, text, state = run_daemon(tmp_path, mnemonic_file, [_topic(67), _topic(69, 3)], configure)
+    assert "cycle skipped" not in text, text[-3000:]
+    for topic_id, brought in ((67, pipe), (69, booster)):
+        values = served(accepted, state, topic_id)
+        assert len(values) >= WINDOWS
+        got = np.array([v for _, v in values])
+        want = np.array([native_at(brought.native, brought.features, history, last) for last, _ in values])
+        assert len({last for last, _ in values}) == len(values)  # each window its own candle
+        if topic_id == 67:
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-15)
+        else:
+            result = agreement(want, got)
+            assert result.ok, result.describe()
