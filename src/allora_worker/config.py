@@ -8,19 +8,21 @@ project's own `ALLORA_WORKER_*` names. Every problem is listed at once, in plain
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from allora_worker.chain.wallet import (
@@ -37,6 +39,8 @@ ScheduleName = Literal["nonce", "interval"]
 
 DEFAULT_CONFIG_FILE = "allora-worker.toml"
 DEFAULT_DEVNET_PORT = 9090
+# Topic ids are uint64 on the chain; a larger number cannot even be encoded.
+MAX_TOPIC_ID = 2**64 - 1
 # The original daemon ran on Tiingo; keep it the default, with Binance as the independent check.
 DEFAULT_SOURCES: tuple[SourceName, ...] = ("tiingo", "binance")
 
@@ -70,11 +74,11 @@ NETWORK_PRESETS: dict[str, NetworkPreset] = {
 class TopicSettings(BaseModel):
     """One `[[topics]]` table. Unknown keys are errors: a typo must not silently fall back."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    id: int = Field(ge=1)
+    id: int = Field(ge=1, le=MAX_TOPIC_ID)
     bundle: Path | None = None
-    sources: list[SourceName] = Field(default_factory=lambda: list(DEFAULT_SOURCES))
+    sources: list[SourceName] = Field(default_factory=lambda: list(DEFAULT_SOURCES), min_length=1)
     data_file: Path | None = None
     schedule: ScheduleName = "nonce"
     interval_seconds: float = Field(default=3600.0, gt=0)
@@ -91,9 +95,17 @@ class TopicSettings(BaseModel):
     replay_speed: float = Field(default=1.0, gt=0)
     enabled: bool = True
 
+    @field_validator("bundle", "data_file", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        # Path("") is ".": an empty path would silently mean the working directory.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: give a path, or leave the key out")
+        return value
+
 
 class FeeSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     gas_adjustment: float = Field(default=1.5, ge=1.0, le=10.0)
     tier: Literal["low", "standard", "priority"] = "standard"
@@ -104,7 +116,7 @@ FEE_TIER_MULTIPLIER = {"low": 1.0, "standard": 1.5, "priority": 3.0}
 
 
 class ChainSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     call_timeout_seconds: float = Field(default=10.0, gt=0)
     confirm_timeout_seconds: float = Field(default=60.0, gt=0)
@@ -116,7 +128,7 @@ class ChainSettings(BaseModel):
 
 
 class LogSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path | None = None
@@ -126,7 +138,7 @@ class LogSettings(BaseModel):
 
 
 class HealthSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -145,13 +157,14 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="forbid",
         populate_by_name=True,
+        allow_inf_nan=False,
     )
 
-    _toml_file: ClassVar[Path | None] = None
+    _toml_data: ClassVar[dict[str, Any] | None] = None
 
     network: NetworkName = "testnet"
     chain_id: str | None = None
-    grpc_endpoints: list[str] | None = None
+    grpc_endpoints: list[str] | None = Field(default=None, min_length=1)
 
     mnemonic: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("MNEMONIC", "ALLORA_WORKER_MNEMONIC", "mnemonic")
@@ -165,7 +178,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ALLORA_WALLET_ADDR", "ALLORA_WORKER_WALLET_ADDRESS", "wallet_address"),
     )
     topic_id: int | None = Field(
-        default=None, validation_alias=AliasChoices("TOPIC_ID", "ALLORA_WORKER_TOPIC_ID", "topic_id")
+        default=None,
+        ge=1,
+        le=MAX_TOPIC_ID,
+        validation_alias=AliasChoices("TOPIC_ID", "ALLORA_WORKER_TOPIC_ID", "topic_id"),
     )
     tiingo_api_key: SecretStr | None = Field(
         default=None,
@@ -180,6 +196,14 @@ class Settings(BaseSettings):
     chain: ChainSettings = Field(default_factory=ChainSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+
+    @field_validator("state_dir", "mnemonic_file", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        # Path("") is ".": an empty state_dir would put the journal in the working directory.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: give a path, or leave the key out")
+        return value
 
     @field_validator("state_dir", "mnemonic_file", mode="after")
     @classmethod
@@ -196,8 +220,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
-        if cls._toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
+        if cls._toml_data is not None:
+            # The TOML as parsed by load_settings, its relative paths already resolved against
+            # the file's directory (a TOML source reading the file itself would keep them relative).
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=cls._toml_data))
         return tuple(sources)
 
     # Derived views -------------------------------------------------------------------------
@@ -354,11 +380,20 @@ def validate(settings: Settings, *, now: datetime | None = None, need_wallet: bo
     if settings.network == "custom" and not (settings.chain_id and settings.grpc_endpoints):
         problems.append("network 'custom' needs both chain_id and grpc_endpoints")
     for endpoint in settings.effective_endpoints:
-        if not endpoint.startswith(("grpc+http://", "grpc+https://", "grpcs://", "http://", "https://")):
-            problems.append(f"grpc endpoint {endpoint!r} must start with grpc+http:// or grpc+https://")
+        problem = _endpoint_problem(endpoint)
+        if problem:
+            problems.append(problem)
+    problem = _health_host_problem(settings.health)
+    if problem:
+        problems.append(problem)
 
     if need_wallet:
-        if settings.mnemonic_file is not None:
+        if settings.mnemonic_file is not None and settings.mnemonic is not None:
+            problems.append(
+                "both MNEMONIC and MNEMONIC_FILE are set: unset MNEMONIC and keep the words only in "
+                "the 0600 file MNEMONIC_FILE names"
+            )
+        elif settings.mnemonic_file is not None:
             problem = check_private_file(settings.mnemonic_file)
             if problem:
                 problems.append(problem)
@@ -401,13 +436,69 @@ def validate(settings: Settings, *, now: datetime | None = None, need_wallet: bo
             problems.append(f"topic {topic.id}: the replay source needs replay_start (a past UTC time)")
         if "csv" in topic.sources and topic.data_file is None:
             problems.append(f"topic {topic.id} uses the csv source but has no data_file")
-        if topic.bundle is not None and not Path(os.path.expanduser(str(topic.bundle))).exists():
+        elif "csv" in topic.sources and topic.data_file is not None and not _expand(topic.data_file).is_file():
+            problems.append(f"topic {topic.id}: data_file {topic.data_file} does not exist or is not a file")
+        if topic.bundle is not None and not _expand(topic.bundle).exists():
             problems.append(f"topic {topic.id}: model bundle {topic.bundle} does not exist (run allora-worker train)")
         if topic.until is not None and _aware(topic.until) <= now:
             problems.append(f"topic {topic.id}: end time {topic.until.isoformat()} is in the past")
+    bundles: dict[Path, int] = {}
+    for topic in settings.effective_topics:
+        if topic.bundle is None:
+            continue
+        where = _expand(topic.bundle).resolve()
+        if where in bundles:
+            problems.append(
+                f"topics {bundles[where]} and {topic.id} share the bundle {topic.bundle}: each topic needs "
+                "its own (a retrain or reload of one would change the other)"
+            )
+        bundles.setdefault(where, topic.id)
     if settings.until is not None and _aware(settings.until) <= now:
         problems.append(f"until: end time {settings.until.isoformat()} is in the past")
     return [redact(p) for p in problems]
+
+
+def _expand(path: Path) -> Path:
+    return Path(os.path.expanduser(str(path)))
+
+
+_ENDPOINT_SCHEMES = ("grpc+http", "grpc+https", "grpcs", "http", "https")
+
+
+def _endpoint_problem(endpoint: str) -> str | None:
+    """Why a gRPC endpoint URL cannot be dialled, or None."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in _ENDPOINT_SCHEMES or "://" not in endpoint:
+        return f"grpc endpoint {endpoint!r} must start with grpc+http:// or grpc+https://"
+    if not parts.hostname:
+        return f"grpc endpoint {endpoint!r} has no host (e.g. grpc+https://host.example:443)"
+    try:
+        port = parts.port
+    except ValueError:
+        return f"grpc endpoint {endpoint!r} has an invalid port (a number from 1 to 65535)"
+    if port == 0:
+        return f"grpc endpoint {endpoint!r} has an invalid port (a number from 1 to 65535)"
+    return None
+
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+
+
+def _health_host_problem(health: HealthSettings) -> str | None:
+    """The health server binds an IPv4 socket: it needs an IPv4 address or a host name."""
+    host = health.host.strip()
+    if not host:
+        return "health.host is empty: use 127.0.0.1 (loopback)"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(host):
+            return f"health.host {host!r} is not an IP address or a host name; use 127.0.0.1 (loopback)"
+        return None
+    if address.version == 6:
+        return f"health.host {host!r}: the health server listens on IPv4 only; use 127.0.0.1 (loopback)"
+    return None
 
 
 def _aware(moment: datetime) -> datetime:
@@ -428,30 +519,100 @@ def load_settings(
     if config_file is None and Path(DEFAULT_CONFIG_FILE).is_file():
         config_file = Path(DEFAULT_CONFIG_FILE)
     problems: list[str] = []
+    raw_toml: dict[str, Any] = {}
     if config_file is not None:
         if not config_file.is_file():
-            raise ConfigError([f"config file {config_file} does not exist"])
+            hint = " (it is a directory)" if config_file.is_dir() else ""
+            raise ConfigError([f"config file {config_file} does not exist{hint}"])
         try:
             raw_toml = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                [f"config file {config_file} is not UTF-8 text (byte {exc.start}): save it as UTF-8"]
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"config file {config_file} is not valid TOML: {exc}"]) from None
         _register_raw_secrets(raw_toml)
+        problems.extend(_secrets_in_toml(raw_toml, config_file))
+        raw_toml = _resolve_relative_paths(raw_toml, config_file.parent)
+
     _register_raw_secrets(dict(os.environ))
     _register_raw_secrets(overrides)
     if env_file is not None and env_file.is_file():
         _register_raw_secrets(_read_env_file(env_file))
 
-    bound = type("BoundSettings", (Settings,), {"_toml_file": config_file})
+    bound = type("BoundSettings", (Settings,), {"_toml_data": raw_toml if config_file is not None else None})
     try:
         settings = bound(_env_file=env_file, **overrides)
     except ValidationError as exc:
         problems.extend(_describe_validation_error(exc))
+        # validate() cannot run without Settings: still name the missing bundles now, so one
+        # `config check` lists every problem.
+        problems.extend(_missing_bundles(raw_toml))
         raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
     if settings.mnemonic is not None:
         register_secret(settings.mnemonic.get_secret_value())
     if settings.tiingo_api_key is not None:
         register_secret(settings.tiingo_api_key.get_secret_value())
     return settings
+
+
+_TOML_SECRET_KEYS = ("mnemonic", "MNEMONIC", "ALLORA_WORKER_MNEMONIC")
+
+
+def _secrets_in_toml(raw: dict[str, Any], path: Path) -> list[str]:
+    """A mnemonic in the config file is refused: config files get copied, shared and committed."""
+    return [
+        f"{path}: `{key}` holds the wallet mnemonic; remove it. Put the words in a file of mode 0600 "
+        "and name that file with MNEMONIC_FILE (environment or env file), never in the config"
+        for key in _TOML_SECRET_KEYS
+        if key in raw
+    ]
+
+
+# Path settings a config file may write relative to itself.
+_TOP_LEVEL_PATHS = ("state_dir", "mnemonic_file")
+_TOPIC_PATHS = ("bundle", "data_file")
+
+
+def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths in a config file mean relative to that file, not to the working directory."""
+
+    def resolve(value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip() or value.startswith("~"):
+            return value
+        return value if Path(value).is_absolute() else str(base.absolute() / value)
+
+    out = dict(raw)
+    for key in _TOP_LEVEL_PATHS:
+        if key in out:
+            out[key] = resolve(out[key])
+    if isinstance(out.get("log"), dict) and "file" in out["log"]:
+        out["log"] = {**out["log"], "file": resolve(out["log"]["file"])}
+    if isinstance(out.get("topics"), list):
+        out["topics"] = [
+            {**t, **{k: resolve(t[k]) for k in _TOPIC_PATHS if k in t}} if isinstance(t, dict) else t
+            for t in out["topics"]
+        ]
+    return out
+
+
+def _missing_bundles(raw: dict[str, Any]) -> list[str]:
+    topics = raw.get("topics")
+    if not isinstance(topics, list):
+        return []
+    problems = []
+    for topic in topics:
+        if not isinstance(topic, dict):
+            continue
+        bundle = topic.get("bundle")
+        if isinstance(bundle, str) and bundle.strip() and not _expand(Path(bundle)).exists():
+            problems.append(
+                f"topic {topic.get('id', '?')}: model bundle {bundle} does not exist (run allora-worker train)"
+            )
+    return problems
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

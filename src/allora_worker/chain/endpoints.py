@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -159,8 +160,13 @@ class EndpointPool:
                 last = failed.last
         deadline = _timed_out(last)
         detail = redact(f"{type(last).__name__}: {last}") if last is not None else "no endpoint"
-        cls = DeadlineExceeded if deadline else Unavailable
-        raise cls(f"{what}: no endpoint answered within {self.call_timeout_s:g}s ({detail})")
+        if deadline:
+            raise DeadlineExceeded(f"{what}: no endpoint answered within {self.call_timeout_s:g}s ({detail})")
+        # An immediate failure is not a timeout: say what failed (a DNS lookup, a refused connection).
+        if isinstance(last, socket.gaierror):
+            hosts = ", ".join(sorted({e.host for e in self.endpoints}))
+            detail = f"cannot resolve host {hosts}: DNS lookup failed ({last})"
+        raise Unavailable(f"{what}: no endpoint could be reached ({detail})")
 
     async def _call_round(self, what: str, fn: Callable[[Channel, float], Awaitable[T]]) -> T:
         last: BaseException | None = None

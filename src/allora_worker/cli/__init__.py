@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from allora_worker import __version__
 from allora_worker.cli import (
@@ -22,8 +23,63 @@ from allora_worker.cli import (
 )
 from allora_worker.cli.common import global_options
 
+# The root's options, with whether each takes a value. Written after the subcommand
+# (`config check --config FILE`, as people do), they are moved before it.
+GLOBAL_OPTIONS = {"--config": True, "-c": True, "--network": True, "--state-dir": True, "--log-level": True}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`A B --config F C` -> `--config F A B C`: the global options first, the rest in order."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and index > 0:
+            takes_value = GLOBAL_OPTIONS[name] and "=" not in arg
+            front.extend(args[index : index + 1 + takes_value])
+            index += 1 + takes_value
+            continue
+        rest.append(arg)
+        index += 1
+    return front + rest
+
+
+class _RootGroup(TyperGroup):
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        _hide_flag_metavars(self)
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
+
+def _hide_flag_metavars(command: object) -> None:
+    """Typer labels every on/off flag `<bool>` in the help, as if it took a value; it takes none."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    get_help_option = getattr(command, "get_help_option", None)
+    if get_help_option is not None:
+
+        def help_option(ctx, _original=get_help_option):  # type: ignore[no-untyped-def]
+            option = _original(ctx)
+            if option is not None and option.metavar is None:
+                option.metavar = ""
+            return option
+
+        command.get_help_option = help_option  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        _hide_flag_metavars(sub)
+
+
 app = typer.Typer(
     name="allora-worker",
+    cls=_RootGroup,
     help="Train a forecasting model and submit one prediction to every open Allora worker window.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -40,7 +40,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("register")
     def register_cmd(
         ctx: typer.Context,
-        topic: int = typer.Option(..., "--topic", help="Topic id to register the wallet in as a worker."),
+        topic: int = typer.Option(..., "--topic", min=1, help="Topic id to register the wallet in as a worker."),
         grpc: list[str] | None = GRPC_OPTION,
         chain_id: str | None = CHAIN_ID_OPTION,
     ) -> None:

@@ -17,6 +17,8 @@ from allora_worker.market.schema import last_closed_open_time
 from allora_worker.market.sources import SOURCE_NAMES, make_http_source
 
 EXIT_DATA = 1
+# A file that cannot be imported is a usage error, like a bad flag: exit 2, not "unexpected" 1.
+EXIT_BAD_INPUT = 2
 
 _CACHE_HELP = (
     "Candle cache file (default: $ALLORA_WORKER_STATE_DIR/candles.sqlite or ~/.allora-worker/candles.sqlite)."
@@ -97,7 +99,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             frame, report = read_cryptodatadownload(file)
         except MarketError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_DATA) from None
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         name = source or f"csv:{file.name}"
         with CandleCache(_cache_path(cache)) as db:
             db.store(name, frame)

@@ -32,6 +32,9 @@ def load_candles(spec: str) -> tuple[pd.DataFrame, str]:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--data") from exc
     path = Path(spec)
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory: give one CSV file (or use {DEFAULT_DATA})",
+                                 param_hint="--data")
     if not path.is_file():
         raise typer.BadParameter(f"{path} does not exist (or use {DEFAULT_DATA})", param_hint="--data")
     from allora_worker.market.csv_source import read_cryptodatadownload
@@ -105,7 +108,7 @@ def train(
     out: Path = typer.Option(..., "--out", help="Bundle directory to write (replaced atomically)."),
     model: str = typer.Option("ridge", "--model", help="ridge (default) or lightgbm."),
     horizon: int = typer.Option(168, "--horizon", min=1, help="Target horizon in hours."),
-    topic: int = typer.Option(67, "--topic", help="Allora topic id recorded in the manifest."),
+    topic: int = typer.Option(67, "--topic", min=1, help="Allora topic id recorded in the manifest."),
     validate: bool = typer.Option(
         True, "--validate/--no-validate", help="Run walk-forward validation first."
     ),
@@ -213,10 +216,13 @@ def evaluate(
     from allora_worker.model.errors import BundleError
     from allora_worker.model.evaluate import evaluate_bundle
 
+    first, stop = _utc(start, "--from"), _utc(end, "--to")
+    if first is not None and stop is not None and stop <= first:
+        raise typer.BadParameter(f"--to {end} is not after --from {start}", param_hint="--to")
     candles, _ = load_candles(data)
     try:
         loaded = load_bundle(bundle, allow_pickle=allow_pickle, pinned_sha256=model_sha256)
-        result = evaluate_bundle(loaded, candles, _utc(start, "--from"), _utc(end, "--to"))  # type: ignore[arg-type]
+        result = evaluate_bundle(loaded, candles, first, stop)  # type: ignore[arg-type]
     except BundleError as exc:
         _err.print(f"[red]evaluate failed:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -65,7 +65,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         if end is not None and end <= datetime.now(UTC):
             fail(f"--until {end.isoformat()} is in the past", code=EXIT_CONFIG)
         if not settings.effective_topics:
-            fail("no topics configured: set TOPIC_ID or add a [[topics]] table", code=EXIT_CONFIG)
+            where = options.config or (
+                "./allora-worker.toml" if Path("allora-worker.toml").is_file() else "no config file"
+            )
+            fail(
+                f"no topics configured ({where}): add a [[topics]] table to the config file "
+                "(pass it with --config FILE, or name it ./allora-worker.toml), or set TOPIC_ID",
+                code=EXIT_CONFIG,
+            )
         setup_logging(settings)
         service = WorkerService(
             settings,

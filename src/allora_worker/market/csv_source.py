@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,9 @@ from allora_worker.market.schema import COLUMNS, HOUR, INDEX_NAME, PRICE_COLUMNS
 log = logging.getLogger(__name__)
 
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %I-%p", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%z")
+# The project's own normalized CSV (the bundled data, `open_time` ISO 8601 UTC) names its time
+# column like the candle frame's index; it reads as a `date` column.
+_DATE_COLUMN_ALIASES = (INDEX_NAME,)
 # Duplicated hours whose prices differ by more than this are contradictions, not re-exports.
 _DUPLICATE_TOLERANCE = 1e-3
 
@@ -62,8 +66,17 @@ class ImportReport:
 def _read_text(path: Path) -> str:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
-        raw = gzip.decompress(raw)
-    return raw.decode("utf-8-sig")
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SchemaError(f"{path.name} looks gzipped but does not decompress: {exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(
+            f"{path.name} is not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}): not a candle CSV, "
+            "or saved in another encoding"
+        ) from None
 
 
 def _header_line(lines: list[str]) -> int:
@@ -118,12 +131,20 @@ def read_cryptodatadownload(
     report = ImportReport(path=path.name)
     lines = _read_text(path).splitlines()
     start = _header_line(lines)
-    table = pd.read_csv(io.StringIO("\n".join(lines[start:])), dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(io.StringIO("\n".join(lines[start:])), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise SchemaError(f"{path.name}: not a readable CSV table: {str(exc).strip()}") from None
     table.columns = [_norm(c) for c in table.columns]
     report.rows_read = len(table)
     cols = list(table.columns)
+    if "date" not in cols:
+        alias = next((c for c in _DATE_COLUMN_ALIASES if c in cols), None)
+        if alias is not None:
+            table = table.rename(columns={alias: "date"})
+            cols = list(table.columns)
     if "date" not in cols and "unix" not in cols:
-        raise SchemaError(f"no `date` or `unix` column among {cols}")
+        raise SchemaError(f"no `date`, `{INDEX_NAME}` or `unix` column among {cols}")
 
     dates = _parse_dates(table["date"]) if "date" in cols else None
     unix = _parse_unix(table["unix"]) if "unix" in cols else None
@@ -178,6 +199,12 @@ def read_cryptodatadownload(
         frame = frame.drop(index=list(spikes))
 
     report.rows_kept = len(frame)
+    if not len(frame):
+        reasons = sorted(set(report.dropped.values()))[:3]
+        raise SchemaError(
+            f"{path.name}: no usable candle in {report.rows_read} row(s)"
+            + (f" (dropped: {'; '.join(reasons)})" if reasons else "")
+        )
     if len(frame):
         report.first = frame.index[0].isoformat()
         report.last = frame.index[-1].isoformat()

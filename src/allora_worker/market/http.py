@@ -166,5 +166,10 @@ class JsonHttp:
         except httpx.TimeoutException:
             raise TransientSourceError(self.source, f"timed out after {timeout:.1f}s") from None
         except httpx.TransportError as exc:
-            raise TransientSourceError(self.source, f"connection failed: {type(exc).__name__}") from None
+            # Name the host: "ConnectError" alone does not tell an operator what to check.
+            host = self._client.base_url.host or "?"
+            reason = str(exc) or type(exc).__name__
+            raise TransientSourceError(
+                self.source, f"connection to {host} failed: {type(exc).__name__}: {reason}"
+            ) from None
         return classify(self.source, response)

@@ -22,6 +22,7 @@ from allora_worker.chain.from_settings import client_from_settings
 from allora_worker.chain.wallet import Wallet
 from allora_worker.config import Settings
 from allora_worker.devnet import DevnetConfig, DevnetThread, topic_67
+from allora_worker.journal import Journal
 from allora_worker.logging_setup import configure_logging, get_logger
 from allora_worker.market.bundled import load_bundled
 from allora_worker.model.bundle import load_bundle
@@ -35,6 +36,8 @@ TOPIC_ID = 67
 # The model learns from history before the replay starts, so the demo predicts out of sample.
 TRAIN_UNTIL = datetime(2020, 1, 1, tzinfo=UTC)
 REPLAY_START = datetime(2020, 3, 1, tzinfo=UTC)
+# The shell convention for "stopped by Ctrl-C" (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 @dataclass
@@ -54,6 +57,7 @@ class DemoReport:
     log_file: Path
     journal: Path
     health_url: str | None
+    interrupted: str | None = None  # the signal that stopped the demo early, if one did
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -151,6 +155,15 @@ def _run_daemon(settings: Settings, wallet: Wallet, devnet: DevnetThread, option
     watcher.join(timeout=5)
     start = ready_height[0] if ready_height else 0
     windows = _demo_windows(start, options)
+    interrupted = summary.reason if summary.reason in ("SIGINT", "SIGTERM") else None
+    if interrupted:
+        # Windows after the last one the daemon claimed were never run (the user stopped it
+        # first): they are not "missed". The devnet kept making blocks during the shutdown, so
+        # its height says nothing about where the daemon stopped; the journal does.
+        with Journal(settings.journal_path) as journal:
+            claimed = [e.nonce for e in journal.entries(TOPIC_ID)]
+        last_run = max(claimed, default=-1)
+        windows = [n for n in windows if n <= last_run]
     ours = {i.nonce: i for i in devnet.accepted_inferences(TOPIC_ID) if i.worker == wallet.address}
     return DemoReport(
         windows=windows,
@@ -159,6 +172,7 @@ def _run_daemon(settings: Settings, wallet: Wallet, devnet: DevnetThread, option
         log_file=settings.log_file,
         journal=settings.journal_path,
         health_url=summary.health_url,
+        interrupted=interrupted,
     )
 
 
@@ -178,7 +192,13 @@ def _print_report(report: DemoReport) -> int:
             print(f"{nonce:>15}  {'missed':<9}  {'-':<24}  -")
     opened, accepted = len(report.windows), len(report.accepted)
     print()
-    print(f"windows open: {opened}, accepted: {accepted}, missed: {opened - accepted}")
+    if report.interrupted:
+        print(f"interrupted ({report.interrupted}): {opened} window(s) ran before the stop, "
+              f"accepted: {accepted}, missed: {opened - accepted}; the later windows were not run")
+    else:
+        print(f"windows open: {opened}, accepted: {accepted}, missed: {opened - accepted}")
     print(f"log: {report.log_file}")
     print(f"journal: {report.journal} (allora-worker --state-dir {report.journal.parent} status)")
+    if report.interrupted:
+        return EXIT_INTERRUPTED
     return 0 if opened and accepted == opened else 1
