@@ -1,10 +1,7 @@
 """allora-worker: a crash-safe, observable worker for the Allora Network."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("allora-worker")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: pyproject.toml reads it from here (dynamic version), so
+# `--version` needs no importlib.metadata (which costs more than the rest of the command).
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

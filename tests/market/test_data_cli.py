@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from allora_worker.cli import app, data_cmd
+from allora_worker.cli import app
+from allora_worker.market import sources
 from allora_worker.market.binance import BinanceSource
 from allora_worker.market.cache import CandleCache
 from allora_worker.market.clock import FixedClock
@@ -48,7 +49,8 @@ def test_backfill_fills_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, b
         assert name == "binance"
         return BinanceSource(transport=httpx.MockTransport(handle), clock=FixedClock(utc(2021, 3, 2)))
 
-    monkeypatch.setattr(data_cmd, "make_http_source", factory)
+    # the command imports the factory when it runs, from its module
+    monkeypatch.setattr(sources, "make_http_source", factory)
     cache = tmp_path / "c.sqlite"
     args = ["data", "backfill", "--source", "binance", "--since", "2021-01-01", "--until", "2021-02-15"]
     result = runner.invoke(app, [*args, "--cache", str(cache)])

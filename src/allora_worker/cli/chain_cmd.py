@@ -6,16 +6,16 @@ Endpoints and chain id come from the settings (preset network, env, TOML) unless
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import typer
 
-from allora_worker.chain.errors import ChainError
-from allora_worker.chain.from_settings import client_from_settings, wallet_from_settings
-from allora_worker.chain.wallet import Wallet, WalletError
 from allora_worker.cli.common import fail, settings_for
-from allora_worker.config import Settings
+
+if TYPE_CHECKING:
+    from allora_worker.chain.wallet import Wallet
+    from allora_worker.config import Settings
 
 UALLO_PER_ALLO = Decimal(10) ** 18
 
@@ -24,6 +24,10 @@ CHAIN_ID_OPTION = typer.Option(None, "--chain-id", help="Chain id; overrides set
 
 
 def _load(ctx: typer.Context, grpc: list[str] | None, chain_id: str | None) -> tuple[Settings, Wallet]:
+    # Imported here, as in every command below: the chain stack is for the commands that talk to it.
+    from allora_worker.chain.from_settings import wallet_from_settings
+    from allora_worker.chain.wallet import WalletError
+
     settings = settings_for(ctx, grpc_endpoints=grpc or None, chain_id=chain_id)
     try:
         wallet = wallet_from_settings(settings)
@@ -45,6 +49,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         chain_id: str | None = CHAIN_ID_OPTION,
     ) -> None:
         """Register the wallet as a worker in a topic (does nothing if it already is)."""
+        import asyncio
+
+        from allora_worker.chain.errors import ChainError
+        from allora_worker.chain.from_settings import client_from_settings
+
         settings, wallet = _load(ctx, grpc, chain_id)
 
         async def go() -> str:
@@ -69,6 +78,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         chain_id: str | None = CHAIN_ID_OPTION,
     ) -> None:
         """Print the wallet's fee-denom balance."""
+        import asyncio
+
+        from allora_worker.chain.errors import ChainError
+        from allora_worker.chain.from_settings import client_from_settings
+
         settings, wallet = _load(ctx, grpc, chain_id)
 
         async def go() -> int:

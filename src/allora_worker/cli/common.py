@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from allora_worker.config import ConfigError, Settings, load_settings
-from allora_worker.logging_setup import configure_logging
 from allora_worker.secrets import redact
+
+if TYPE_CHECKING:
+    # config (pydantic) is imported by the commands that load settings, not by `--version`/`--help`.
+    from allora_worker.config import ConfigError, Settings
 
 EXIT_CONFIG = 2
 
@@ -43,6 +45,8 @@ def fail_config(error: ConfigError) -> NoReturn:
 
 def settings_for(ctx: typer.Context, **overrides: Any) -> Settings:
     """Settings with this command's flags on top of the global flags; exits 2 listing every problem."""
+    from allora_worker.config import ConfigError, load_settings
+
     options = global_options(ctx)
     merged = {**options.overrides, **{k: v for k, v in overrides.items() if v is not None}}
     try:
@@ -52,6 +56,8 @@ def settings_for(ctx: typer.Context, **overrides: Any) -> Settings:
 
 
 def setup_logging(settings: Settings, *, to_file: bool = True) -> None:
+    from allora_worker.logging_setup import configure_logging
+
     configure_logging(
         level=settings.log.level,
         log_file=settings.log_file if to_file else None,

@@ -7,7 +7,6 @@ import json
 import typer
 
 from allora_worker.cli.common import EXIT_CONFIG, settings_for
-from allora_worker.config import validate
 from allora_worker.secrets import redact
 
 
@@ -19,6 +18,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @config_app.command("check")
     def check(ctx: typer.Context) -> None:
         """Validate the configuration; list every problem and exit 2 if there is any."""
+        from allora_worker.config import validate
+
         settings = settings_for(ctx)
         problems = validate(settings)
         if problems:

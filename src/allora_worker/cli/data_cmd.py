@@ -1,20 +1,15 @@
-"""`allora-worker data backfill|import|show`: fill and inspect the local candle cache."""
+"""`allora-worker data backfill|import|show`: fill and inspect the local candle cache.
+
+pandas and the market modules are imported inside the commands, so that other commands (and
+`--help`) do not pay for them.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-from allora_worker.market.cache import CandleCache, default_cache_path
-from allora_worker.market.csv_source import read_cryptodatadownload
-from allora_worker.market.errors import MarketError, ResponseError
-from allora_worker.market.parsing import hour_chunks
-from allora_worker.market.schema import last_closed_open_time
-from allora_worker.market.sources import SOURCE_NAMES, make_http_source
 
 EXIT_DATA = 1
 # A file that cannot be imported is a usage error, like a bad flag: exit 2, not "unexpected" 1.
@@ -26,10 +21,14 @@ _CACHE_HELP = (
 
 
 def _cache_path(cache: Path | None) -> Path:
+    from allora_worker.market.cache import default_cache_path
+
     return cache if cache is not None else default_cache_path()
 
 
 def _parse_date(text: str) -> datetime:
+    import pandas as pd
+
     stamp = pd.Timestamp(text)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.to_pydatetime()
@@ -42,12 +41,21 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @data_app.command("backfill")
     def backfill(
-        source: str = typer.Option("tiingo", "--source", "-s", help=f"One of: {', '.join(SOURCE_NAMES)}."),
+        source: str = typer.Option("tiingo", "--source", "-s", help="One of: tiingo, binance, coinbase."),
         since: str = typer.Option(..., "--since", help="First candle to fetch (UTC date or time)."),
         until: str | None = typer.Option(None, "--until", help="Stop before this time (default: now)."),
         cache: Path | None = typer.Option(None, "--cache", help=_CACHE_HELP),
     ) -> None:
         """Fetch closed hourly candles from a provider into the cache, in provider-sized chunks."""
+        import pandas as pd
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from allora_worker.market.cache import CandleCache
+        from allora_worker.market.errors import MarketError, ResponseError
+        from allora_worker.market.parsing import hour_chunks
+        from allora_worker.market.schema import last_closed_open_time
+        from allora_worker.market.sources import make_http_source
+
         try:
             src = make_http_source(source)
         except (ValueError, MarketError) as exc:
@@ -95,6 +103,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         cache: Path | None = typer.Option(None, "--cache", help=_CACHE_HELP),
     ) -> None:
         """Import a CryptoDataDownload export into the cache, cleaning its quirks (see the report)."""
+        from allora_worker.market.cache import CandleCache
+        from allora_worker.market.csv_source import read_cryptodatadownload
+        from allora_worker.market.errors import MarketError
+
         try:
             frame, report = read_cryptodatadownload(file)
         except MarketError as exc:
@@ -115,6 +127,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         max_gaps: int = typer.Option(10, "--max-gaps", help="List at most this many gaps."),
     ) -> None:
         """Per source in the cache: range, gaps, and the last candle."""
+        from allora_worker.market.cache import CandleCache
+
         path = _cache_path(cache)
         if not path.exists():
             typer.echo(f"no cache at {path}", err=True)

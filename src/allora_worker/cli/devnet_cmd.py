@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
+from typing import TYPE_CHECKING
 
 import typer
 
-from allora_worker.devnet import Devnet, DevnetConfig, FaultPlan, TopicConfig
+if TYPE_CHECKING:
+    from allora_worker.devnet import DevnetConfig
 
 
 def _parse_funds(items: list[str]) -> dict[str, int]:
@@ -32,6 +33,10 @@ def _parse_registrations(items: list[str]) -> list[tuple[int, str]]:
 
 
 async def _serve(config: DevnetConfig, duration: float) -> None:
+    import asyncio
+
+    from allora_worker.devnet import Devnet
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -71,6 +76,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         duration: float = typer.Option(0.0, help="Stop after this many seconds (0 = until a signal)."),
     ) -> None:
         """Run a local Allora chain (real gRPC, real protobuf types) on 127.0.0.1."""
+        # Imported here: the devnet (and its protobuf types) is for this command only.
+        import asyncio
+
+        from allora_worker.devnet import DevnetConfig, FaultPlan, TopicConfig
+
         topics = [
             TopicConfig(
                 id=tid,

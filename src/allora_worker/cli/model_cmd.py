@@ -8,17 +8,29 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
 
 BUNDLED_PREFIX = "bundled:"
 DEFAULT_DATA = "bundled:binance"
 
-_err = Console(stderr=True)
+def _err() -> Console:
+    # rich and pandas are imported where used: the root CLI loads this module for every command.
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console()
 
 
 def load_candles(spec: str) -> tuple[pd.DataFrame, str]:
@@ -44,11 +56,13 @@ def load_candles(spec: str) -> tuple[pd.DataFrame, str]:
         frame, report = read_cryptodatadownload(path)
     except MarketError as exc:
         raise typer.BadParameter(f"cannot import {path}: {exc}", param_hint="--data") from exc
-    _err.print(f"[dim]{report.summary()}[/dim]")
+    _err().print(f"[dim]{report.summary()}[/dim]")
     return frame, f"file:{path.name}"
 
 
 def _utc(value: str | None, option: str) -> pd.Timestamp | None:
+    import pandas as pd
+
     if value is None:
         return None
     try:
@@ -61,6 +75,8 @@ def _utc(value: str | None, option: str) -> pd.Timestamp | None:
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar on stderr; yields callback(stage, done, total)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     if not enabled:
         yield lambda stage, done, total: None
         return
@@ -70,7 +86,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=_err, transient=False) as bar:
+    with Progress(*columns, console=_err(), transient=False) as bar:
         tasks: dict[str, int] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -82,6 +98,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
 
 
 def _metrics_table(metrics: dict, title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     for col in ("model", "MSE", "MAE", "ZPTAE", "dir. acc. [95% CI]", "Pearson r"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -141,10 +159,10 @@ def train(
                 progress=update,
             )
     except (BundleError, ValueError) as exc:
-        _err.print(f"[red]training failed:[/red] {exc}")
+        _err().print(f"[red]training failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if result.metrics:
-        Console().print(_metrics_table(result.metrics, "walk-forward, out of sample"))
+        _out().print(_metrics_table(result.metrics, "walk-forward, out of sample"))
     typer.echo(result.verdict)
     typer.echo(
         f"bundle: {result.bundle_path} (holds {result.bundled_kind}; {result.train_rows} training rows; "
@@ -179,7 +197,7 @@ def backtest(
                 progress=lambda d, t: update("walk-forward", d, t),
             )
     except ValueError as exc:
-        _err.print(f"[red]backtest failed:[/red] {exc}")
+        _err().print(f"[red]backtest failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     ctx = ReportContext(
         title=f"Walk-forward backtest: {model}, {horizon} h BTC/USD log-return",
@@ -191,7 +209,7 @@ def backtest(
         command="allora-worker " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
     )
     path = write_report(ctx, out, fmt)
-    Console().print(_metrics_table(result.metrics, "walk-forward, out of sample"))
+    _out().print(_metrics_table(result.metrics, "walk-forward, out of sample"))
     typer.echo(result.verdict)
     typer.echo(f"report: {path}")
 
@@ -224,7 +242,7 @@ def evaluate(
         loaded = load_bundle(bundle, allow_pickle=allow_pickle, pinned_sha256=model_sha256)
         result = evaluate_bundle(loaded, candles, first, stop)  # type: ignore[arg-type]
     except BundleError as exc:
-        _err.print(f"[red]evaluate failed:[/red] {exc}")
+        _err().print(f"[red]evaluate failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
         keys = ("mse", "mae", "zptae", "directional_accuracy", "da_ci_low", "da_ci_high", "pearson")
@@ -234,7 +252,7 @@ def evaluate(
         }
         typer.echo(json.dumps(doc, allow_nan=False))
     else:
-        Console().print(_metrics_table(result.metrics, f"{result.rows} rows from {result.start:%Y-%m-%d}"))
+        _out().print(_metrics_table(result.metrics, f"{result.rows} rows from {result.start:%Y-%m-%d}"))
 
 
 def _feature_list(value: str) -> list[str]:

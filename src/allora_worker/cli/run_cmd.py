@@ -1,24 +1,23 @@
-"""`run` (the daemon), `status`, `doctor` and `demo`."""
+"""`run` (the daemon), `status`, `doctor` and `demo`.
+
+The worker, chain and model modules are imported inside the commands that use them, so that
+`--help`, `--version` and `status` start without loading the SDK's protobuf types or pandas.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from allora_worker.chain.from_settings import client_from_settings, wallet_from_settings
-from allora_worker.chain.wallet import WalletError
 from allora_worker.cli.common import EXIT_CONFIG, fail, global_options, settings_for, setup_logging
-from allora_worker.config import ConfigError, Settings, load_settings, validate
-from allora_worker.journal import Journal
-from allora_worker.worker.heartbeat import read_heartbeat
-from allora_worker.worker.preflight import EXIT_PREFLIGHT, run_checks
-from allora_worker.worker.service import RunOptions, WorkerService
-from allora_worker.worker.topic import TopicRuntime
+
+if TYPE_CHECKING:
+    from allora_worker.config import Settings
 
 
 def _parse_until(value: str | None) -> datetime | None:
@@ -44,6 +43,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         topic: list[int] | None = typer.Option(None, "--topic", help="Only these topic ids (repeatable)."),
     ) -> None:
         """Run the worker daemon: submit one prediction to every open window of the configured topics."""
+        from allora_worker.config import ConfigError, load_settings
+        from allora_worker.worker.service import RunOptions, WorkerService
+
         if schedule is not None and schedule not in ("nonce", "interval"):
             fail("--schedule must be nonce or interval", code=EXIT_CONFIG)
         end = _parse_until(until)
@@ -113,6 +115,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("doctor")
     def doctor(ctx: typer.Context) -> None:
         """Run every pre-flight check and say, in words, which pass and which fail."""
+        import asyncio
+
+        from allora_worker.chain.from_settings import client_from_settings, wallet_from_settings
+        from allora_worker.chain.wallet import WalletError
+        from allora_worker.config import validate
+        from allora_worker.worker.preflight import EXIT_PREFLIGHT, run_checks
+        from allora_worker.worker.topic import TopicRuntime
+
         settings = settings_for(ctx)
         setup_logging(settings, to_file=False)
         problems = validate(settings)
@@ -161,6 +171,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
 
 def _only_topics(settings: Settings, topics: list[int]) -> Settings:
+    from allora_worker.config import ConfigError
+
     chosen = [t for t in settings.effective_topics if t.id in topics]
     missing = sorted(set(topics) - {t.id for t in chosen})
     if missing:
@@ -169,6 +181,9 @@ def _only_topics(settings: Settings, topics: list[int]) -> Settings:
 
 
 def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
+    from allora_worker.journal import Journal
+    from allora_worker.worker.heartbeat import read_heartbeat
+
     totals: dict[str, int] = {}
     recent: list[dict[str, object]] = []
     if settings.journal_path.exists():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from allora_worker.chain.from_settings import wallet_from_settings
-from allora_worker.chain.wallet import WalletError
 from allora_worker.cli.common import fail, settings_for
 
 
@@ -16,6 +14,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @wallet_app.command("address")
     def address(ctx: typer.Context) -> None:
         """Print the address (and public key) derived from MNEMONIC_FILE / MNEMONIC."""
+        from allora_worker.chain.from_settings import wallet_from_settings
+        from allora_worker.chain.wallet import WalletError
+
         settings = settings_for(ctx)
         try:
             wallet = wallet_from_settings(settings)
