@@ -7,7 +7,10 @@ input so that no precision is lost before the graph runs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,3 +65,26 @@ def lightgbm_model(candles: pd.DataFrame) -> Brought:
     onx = convert_lightgbm(model, initial_types=[("input", DoubleTensorType([None, X.shape[1]]))],
                            target_opset=15)
     return Brought(model, onx.SerializeToString(), LGBM_FEATURES, X_test)
+
+
+# The original script's names for features, and what they are in this worker's terms (written
+# out here, not read from the alias table under test).
+SEED_FEATURES = ["log_return_24h", "volatility_168h", "ret_168h", "dist_ma_720h"]
+SEED_MEANING = ["ret_24h", "vol_168h", "ret_168h", "dist_ma_720h"]
+
+
+def seed_style_legacy(candles: pd.DataFrame, directory: Path) -> tuple[Path, str, Any]:
+    """A `model.pkl` + `features.json` directory as the original pipeline wrote it; returns (dir, sha, estimator)."""
+    import pickle
+
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, _ = _split(candles, SEED_MEANING)
+    estimator = make_pipeline(StandardScaler(), GradientBoostingRegressor(n_estimators=60, max_depth=3,
+                                                                          random_state=0)).fit(X, y)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.pkl").write_bytes(pickle.dumps(estimator))
+    (directory / "features.json").write_text(json.dumps(SEED_FEATURES))
+    return directory, hashlib.sha256((directory / "model.pkl").read_bytes()).hexdigest(), estimator

@@ -290,6 +290,33 @@ def import_onnx(
                f"probe at {loaded.manifest['training']['probe_time']} predicts {probe['prediction']!r}")
 
 
+def convert_legacy(
+    src: Path = typer.Argument(..., help="The legacy directory: model.pkl and features.json."),
+    out: Path = typer.Option(..., "--out", help="New bundle directory (pickle-free)."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Unpickle the reviewed model.pkl one last time."),
+    model_sha256: str | None = typer.Option(None, "--model-sha256", help="Pinned sha256 of model.pkl."),
+    data: str = typer.Option(DEFAULT_DATA, "--data", help="Candles whose newest slice is the agreement check."),
+    topic: int = typer.Option(67, "--topic", help="Allora topic id recorded in the manifest."),
+    rtol: float = typer.Option(1e-6, "--rtol", help="Allowed ONNX/pickle difference, of the largest prediction."),
+) -> None:
+    """Convert a legacy model.pkl to an ONNX bundle, once; refuses when they disagree."""
+    from allora_worker.model.convert import convert_legacy as run_convert
+    from allora_worker.model.errors import BundleError
+
+    candles, source = load_candles(data)
+    try:
+        done = run_convert(src, out, pinned_sha256=model_sha256, allow_pickle=allow_pickle, candles=candles,
+                           data_source=source, topic_id=topic, rtol=rtol)
+    except BundleError as exc:
+        _err.print(f"[red]conversion refused:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    renamed = {k: v for k, v in done.mapping.items() if k != v}
+    typer.echo(f"converted {done.estimator}; features: {', '.join(done.bundle.features)}"
+               + (f" (renamed: {', '.join(f'{k} -> {v}' for k, v in renamed.items())})" if renamed else ""))
+    typer.echo(f"ONNX vs pickle: {done.agreement.describe()}")
+    typer.echo(f"bundle: {done.bundle.path} (hash {done.bundle.content_hash[:12]}); it loads without --allow-pickle")
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add this module's commands to the root app."""
     app.command("train")(train)
@@ -300,3 +327,4 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     groups["bundle"] = bundle_app
     app.add_typer(bundle_app, name="bundle")
     bundle_app.command("import-onnx")(import_onnx)
+    bundle_app.command("convert-legacy")(convert_legacy)

@@ -59,7 +59,8 @@ def load_legacy(root: Path, *, allow_pickle: bool, pinned_sha256: str | None) ->
         raise LegacyBundleRefused(
             f"{pkl} is a pickle, and unpickling runs arbitrary code; it is loaded only with "
             f"--allow-pickle and --model-sha256 {actual} (after you have checked where it came from). "
-            "Better: retrain with `allora-worker train`, which writes a pickle-free bundle."
+            "Better: convert it once (`allora-worker bundle convert-legacy`) or retrain with "
+            "`allora-worker train`; both write a pickle-free bundle."
         )
     if not pinned_sha256:
         raise LegacyBundleRefused(
