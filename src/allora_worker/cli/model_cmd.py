@@ -281,7 +281,7 @@ def import_onnx(
                                      horizon_hours=horizon, topic_id=topic, output_name=output_name,
                                      reference=reference)
     except BundleError as exc:
-        _err.print(f"[red]import failed:[/red] {exc}")
+        _err().print(f"[red]import failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     probe = loaded.manifest["probe"]
     if checked is not None:
@@ -308,7 +308,7 @@ def convert_legacy(
         done = run_convert(src, out, pinned_sha256=model_sha256, allow_pickle=allow_pickle, candles=candles,
                            data_source=source, topic_id=topic, rtol=rtol)
     except BundleError as exc:
-        _err.print(f"[red]conversion refused:[/red] {exc}")
+        _err().print(f"[red]conversion refused:[/red] {exc}")
         raise typer.Exit(1) from exc
     renamed = {k: v for k, v in done.mapping.items() if k != v}
     typer.echo(f"converted {done.estimator}; features: {', '.join(done.bundle.features)}"
