@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from allora_worker import journal_schema
+from allora_worker import journal_identity, journal_schema
+from allora_worker.journal_identity import Identity
 from allora_worker.secrets import redact
 
 CLAIMED = "claimed"
@@ -64,6 +65,11 @@ _ALLOWED: dict[str | None, frozenset[str]] = {
 
 # SQLite page cache per journal connection, KiB.
 JOURNAL_CACHE_KIB = 256
+
+# The WAL file is cut back to this size when SQLite restarts it (journal_size_limit). Every commit
+# is checkpointed at once (see `_tx`), so the WAL holds about one transaction: it cannot grow to
+# SQLite's 4 MB auto-checkpoint on a small disk, and a deleted WAL loses nothing checkpointed.
+WAL_SIZE_LIMIT_BYTES = 256 * 1024
 
 # Error text is capped so a node that returns a megabyte of log cannot bloat the ledger.
 _MAX_ERROR_CHARS = 2000
@@ -168,6 +174,9 @@ class Journal:
         # keeps every page it writes: RSS grew with the file for the first ~1,500 windows
         # (bench/bench_journal_memory.py). A small cache keeps a months-long run flat.
         self._db.execute(f"PRAGMA cache_size=-{JOURNAL_CACHE_KIB}")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+        # Before the migrations: every write transaction (theirs too) touches the identity row.
+        self._db.execute(journal_identity.IDENTITY_DDL)
         self._migrate()
         if created:
             _fsync_dir(self.path.parent)
@@ -200,7 +209,33 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            # Every transaction carries the journal's tag (journal_identity: how a foreign WAL is
+            # told from ours), then is copied into the database file at once: the WAL stays
+            # about one transaction long, and losing it loses nothing already checkpointed.
+            self._db.execute(journal_identity.TOUCH_SQL)
             self._db.execute("COMMIT")
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    # -- identity (journal_guard checks it at start) -------------------------------------------
+
+    def identity(self) -> Identity | None:
+        with self._lock:
+            return journal_identity.read_identity(self._db)
+
+    def stamp_identity(self, identity: Identity) -> None:
+        with self._tx() as db:
+            journal_identity.stamp(db, identity)
+
+    def quick_check(self) -> list[str]:
+        """SQLite's `PRAGMA quick_check`: [] when the file is sound, else its complaints."""
+        with self._lock:
+            rows = [str(r[0]) for r in self._db.execute("PRAGMA quick_check").fetchall()]
+        return [] if rows == ["ok"] else rows
+
+    def max_nonce(self) -> int | None:
+        """The highest nonce (a block height) this journal holds: the chain was at least that high."""
+        rows = self._query("SELECT MAX(nonce) AS n FROM submissions")
+        return int(rows[0]["n"]) if rows and rows[0]["n"] is not None else None
 
     def _query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
         """A read outside any write transaction; rows are readable by column name."""

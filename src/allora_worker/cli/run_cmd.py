@@ -7,6 +7,7 @@ The worker, chain and model modules are imported inside the commands that use th
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +99,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             return
         hb = report["heartbeat"]
         typer.echo(f"journal: {report['journal']}")
+        if report["journal_problem"]:
+            typer.echo(f"JOURNAL PROBLEM: {report['journal_problem']}")
         if hb:
             age = time.time() - hb["time"]
             state = "stopped" if hb.get("stopped") else f"pid {hb.get('pid')}"
@@ -181,14 +184,20 @@ def _only_topics(settings: Settings, topics: list[int]) -> Settings:
 
 
 def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
+    from allora_worker import journal_guard
     from allora_worker.journal import Journal
     from allora_worker.worker.heartbeat import read_heartbeat
 
     totals: dict[str, int] = {}
     recent: list[dict[str, object]] = []
-    if settings.journal_path.exists():
-        with Journal(settings.journal_path) as journal:
-            entries = journal.entries()
+    # A damaged or lost journal is reported in words, never as a traceback (`journal_problem`).
+    problem = journal_guard.inspect(settings.journal_path)
+    if problem is None and settings.journal_path.exists():
+        try:
+            with Journal(settings.journal_path) as journal:
+                entries = journal.entries()
+        except sqlite3.Error as exc:
+            problem, entries = f"the journal {settings.journal_path} cannot be read: {exc}", []
         for entry in entries:
             totals[entry.state] = totals.get(entry.state, 0) + 1
         for entry in sorted(entries, key=lambda e: e.updated_at, reverse=True)[:last]:
@@ -199,6 +208,7 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
             })
     return {
         "journal": str(settings.journal_path),
+        "journal_problem": problem,
         "totals": dict(sorted(totals.items())),
         "recent": recent,
         "last_tx_hashes": [r["txhash"] for r in recent if r["txhash"] and r["state"] == "confirmed"],

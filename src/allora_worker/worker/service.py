@@ -23,6 +23,7 @@ from allora_worker.chain.reconcile import reconcile
 from allora_worker.chain.wallet import Wallet, WalletError
 from allora_worker.config import ConfigError, Settings, validate
 from allora_worker.journal import InstanceLock, InstanceLockedError, Journal
+from allora_worker.journal_guard import JournalRefused, open_journal
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.clock import Clock
 from allora_worker.worker.cycle import CycleCounter, CycleResult
@@ -176,7 +177,13 @@ class WorkerService:
 
     async def _run_locked(self, wallet: Wallet, summary: RunSummary) -> RunSummary:
         settings = self.settings
-        journal = Journal(settings.journal_path)
+        try:
+            journal = open_journal(settings.journal_path, chain_id=settings.effective_chain_id,
+                                   wallet=wallet.address).journal
+        except JournalRefused as exc:
+            log.error("journal refused: %s", exc)
+            summary.exit_code, summary.reason = EXIT_PREFLIGHT, "journal refused"
+            return summary
         client = client_from_settings(settings, wallet)
         try:
             runtimes = [TopicRuntime.build(settings, t, self.clock) for t in settings.effective_topics]
