@@ -53,7 +53,7 @@ from allora_worker.journal import Journal  # noqa: E402
 from allora_worker.market.bundled import load_bundled  # noqa: E402
 from allora_worker.market.checks import CheckConfig, check_window  # noqa: E402
 from allora_worker.model.bundle import load_bundle  # noqa: E402
-from tests.daemon_support import REPLAY_START, DaemonProcess, quick_bundle, write_worker_config  # noqa: E402
+from harness.daemon import REPLAY_START, DaemonProcess, quick_bundle, write_worker_config  # noqa: E402
 
 TOPIC = 67
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -25,13 +25,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from allora_worker.chain.wallet import (
-    check_mnemonic,
-    check_private_file,
-    is_valid_address,
-    normalize_mnemonic,
-)
+from allora_worker.exitcodes import EXIT_CONFIG
 from allora_worker.secrets import REDACTED, redact, register_secret
+from allora_worker.wallet_format import check_mnemonic, check_private_file, is_valid_address, normalize_mnemonic
 
 NetworkName = Literal["testnet", "mainnet", "devnet", "custom"]
 SourceName = Literal["tiingo", "binance", "coinbase", "csv", "replay"]
@@ -294,7 +290,7 @@ def _redact_tree(value: Any) -> Any:
 class ConfigError(Exception):
     """The configuration cannot be used. `problems` lists every one, each in plain words."""
 
-    exit_code = 2
+    exit_code = EXIT_CONFIG
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = [redact(p) for p in problems]

@@ -16,7 +16,7 @@ States and their meaning:
     missed     the window closed without our inference (terminal)
 
 `signed` and `broadcast` are in flight: after a restart they must be reconciled with the chain
-(`allora_worker.chain.reconcile`) before anything is re-signed, so a second tx for the same nonce is
+(`allora_worker.worker.reconcile`) before anything is re-signed, so a second tx for the same nonce is
 never sent while the first may still land.
 """
 

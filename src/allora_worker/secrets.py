@@ -60,6 +60,11 @@ def redact(text: str) -> str:
     return pattern.sub(REDACTED, text)
 
 
+def describe(exc: BaseException) -> str:
+    """One redacted line for logs and the journal."""
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
 def clear_for_tests() -> None:
     global _pattern
     with _lock:

@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
 
-from allora_worker.chain.reconcile import CRASH_ENV, CRASH_POINTS
 from allora_worker.chain.wallet import Wallet
 from allora_worker.devnet.config import DevnetConfig, TopicConfig
 from allora_worker.devnet.server import DevnetThread
 from allora_worker.journal import CONFIRMED, Journal
+from tests.crash_points import CRASH_ENV, CRASH_POINTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
 
 TOPIC = 67
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
@@ -44,8 +45,9 @@ def wallets(tmp_path: Path) -> dict[str, tuple[Wallet, Path]]:
 def devnet(wallets: dict[str, tuple[Wallet, Path]]) -> Iterator[DevnetThread]:
     config = DevnetConfig(
         block_time=0.1,
-        # A window long enough (30 s) to span a crash and a restart of every scenario.
-        topics=[TopicConfig(id=TOPIC, epoch_length=400, worker_submission_window=300, ground_truth_lag=400,
+        # A window (300 s) that spans a crash and a restart of every scenario even on a loaded
+        # machine: at 30 s, eight process starts under load outlived it and the restart took the next.
+        topics=[TopicConfig(id=TOPIC, epoch_length=4000, worker_submission_window=3000, ground_truth_lag=4000,
                             epoch_offset=2)],
         accounts={w.address: 10**21 for w, _ in wallets.values()},
         registered_workers=[(TOPIC, w.address) for w, _ in wallets.values()],
@@ -58,9 +60,10 @@ def devnet(wallets: dict[str, tuple[Wallet, Path]]) -> Iterator[DevnetThread]:
 def _start(devnet: DevnetThread, key: Path, state: Path, crash_at: str | None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MNEMONIC", CRASH_ENV)}
     env["MNEMONIC_FILE"] = str(key)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     if crash_at:
         env[CRASH_ENV] = crash_at
-    cmd = [sys.executable, "-m", "allora_worker.chain.submitter", "--state-dir", str(state),
+    cmd = [sys.executable, "-m", "tests.chain.submitter", "--state-dir", str(state),
            "--grpc", devnet.grpc_url, "--chain-id", devnet.config.chain_id, "--topic", str(TOPIC),
            "--value", "0.0421", "--confirm-timeout", "10"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from allora_worker.chain import errors as E
-from allora_worker.chain.reconcile import reconcile, submit_journaled
 from allora_worker.journal import BROADCAST, CONFIRMED, MISSED, REJECTED, SIGNED, Journal
+from allora_worker.worker.reconcile import reconcile, submit_journaled
 
 from .conftest import FUNDS, Env, new_wallet
 

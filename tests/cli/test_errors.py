@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.daemon import BINARY, quick_bundle, wait_until
 from tests.cli.conftest import assert_clean_failure, invoke
-from tests.daemon_support import BINARY, quick_bundle, wait_until
 
 HEADER = "unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT\n"
 

@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
+from harness.daemon import wait_until as wait_for
 from tests.conftest import TEST_ADDRESS, TEST_MNEMONIC
-from tests.daemon_support import wait_until as wait_for
 from tests.deploy.support import SUPERVISOR_CONF, cli_check
 
 PROGRAM = "allora-worker"
@@ -316,7 +316,7 @@ def test_supervised_worker_against_devnet_restarts_after_kill_9_without_duplicat
     SIGKILL, is restarted, submits again without ever submitting a nonce twice, and stops gracefully."""
     from allora_worker.devnet.config import topic_67
     from allora_worker.devnet.server import DevnetThread
-    from tests.daemon_support import devnet_config, quick_bundle, write_worker_config
+    from harness.daemon import devnet_config, quick_bundle, write_worker_config
 
     assert BINARY.is_file(), f"{BINARY} missing: pip install -e ."
     mnemonic = tmp_path / "mnemonic"

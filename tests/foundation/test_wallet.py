@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from allora_worker.chain.wallet import Wallet, WalletError, check_mnemonic, load_wallet, verify
+from allora_worker.chain.wallet import Wallet, WalletError, load_wallet, verify
+from allora_worker.wallet_format import check_mnemonic
 from tests.conftest import TEST_ADDRESS, TEST_MNEMONIC
 
 

@@ -3,12 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from allora_worker.model.bundle import load_bundle
 from allora_worker.model.metrics import Metrics
-from allora_worker.model.train import decide, ensure_default_bundle, train_bundle
+from allora_worker.model.train import decide, train_bundle
 from allora_worker.model.walkforward import WalkForwardConfig
 
 from .conftest import synthetic_mean_reverting
@@ -47,12 +45,3 @@ def test_real_data_verdict_is_recorded_plainly(candles: pd.DataFrame, tmp_path: 
         assert "does NOT beat" in res.verdict
     # --until is exclusive: the last candle was not read.
     assert pd.Timestamp(manifest["training"]["candles_until"]) < candles.index[-1]
-
-
-def test_ensure_default_bundle_trains_once(candles: pd.DataFrame, tmp_path: Path) -> None:
-    out = tmp_path / "default"
-    b = ensure_default_bundle(out, candles=candles, validate=False)
-    assert np.isfinite(b.predict(candles))
-    again = ensure_default_bundle(out, candles=candles.iloc[:10])  # would fail if it retrained
-    assert again.content_hash == b.content_hash
-    assert load_bundle(out).manifest["validation"]["verdict"].startswith("not validated")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -21,8 +22,8 @@ import pytest
 from allora_worker.devnet import DevnetThread, TopicConfig
 from allora_worker.devnet.state import AcceptedInference
 from allora_worker.journal import Journal
+from harness.daemon import DaemonProcess, devnet_config, quick_bundle, wait_until, write_worker_config
 from tests.conftest import TEST_ADDRESS
-from tests.daemon_support import DaemonProcess, devnet_config, quick_bundle, wait_until, write_worker_config
 
 TOPIC = 67
 
@@ -74,9 +75,11 @@ class Rig:
         )
 
     def start(self, config: Path, *args: str, env: dict[str, str] | None = None,
-              output: Path | None = None) -> DaemonProcess:
+              output: Path | None = None, crash_at: str | None = None) -> DaemonProcess:
+        """The daemon; with `crash_at`, through tests/crash_points.py, dying at that step."""
         out = output or self.root / f"daemon-{len(self.daemons)}.log"
-        proc = DaemonProcess(config, *args, mnemonic_file=self.key, output=out, env=env)
+        command = [sys.executable, "-m", "tests.crash_points", crash_at] if crash_at else None
+        proc = DaemonProcess(config, *args, mnemonic_file=self.key, output=out, env=env, command=command)
         self.daemons.append(proc)
         return proc
 

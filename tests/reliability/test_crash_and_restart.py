@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from allora_worker.chain.reconcile import CRASH_ENV, CRASH_POINTS
 from allora_worker.journal import BROADCAST, CONFIRMED, IN_FLIGHT, SIGNED
+from tests.crash_points import CRASH_POINTS
 
 from .conftest import Rig, wait_for
 
@@ -30,9 +30,8 @@ def test_kill9_at_each_step_then_restart_submits_exactly_once(make_rig, point: s
     rig: Rig = make_rig(epoch=80, window=70, epoch_offset=30)
     config = rig.config(extra={"chain": {"call_timeout_seconds": 20.0}})
     if point == "claimed":
-        # The daemon's cycle has no crash hook between claim and sign (only `submit_journaled`
-        # has hooks, from `signed` on): hold the cycle right after the claim (gas simulation
-        # answers after 30 s) and SIGKILL it from outside.
+        # Between claim and sign the daemon calls nothing a crash point can wrap: hold the cycle
+        # right after the claim (gas simulation answers after 30 s) and SIGKILL it from outside.
         rig.dn.faults.latency["Simulate"] = 30.0
         crashing = rig.start(config)
         wait_for(lambda: [e for e in rig.journal_entries_if_any() if e.state == "claimed"], 30,
@@ -41,7 +40,7 @@ def test_kill9_at_each_step_then_restart_submits_exactly_once(make_rig, point: s
         assert crashing.wait(timeout=10) == -signal.SIGKILL
         rig.dn.faults.latency.clear()
     else:
-        crashing = rig.start(config, env={CRASH_ENV: point})
+        crashing = rig.start(config, crash_at=point)
         assert crashing.wait(timeout=30) == -signal.SIGKILL, crashing.text()[-3000:]
 
     [entry] = rig.journal_entries()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_support import quick_bundle
+from harness.daemon import quick_bundle
 
 
 @pytest.fixture(scope="session")

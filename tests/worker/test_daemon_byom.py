@@ -17,8 +17,8 @@ from allora_worker.market.bundled import load_bundled
 from allora_worker.model.convert import convert_legacy
 from allora_worker.model.features import HISTORY_HOURS, compute_features
 from allora_worker.model.onnx_import import agreement, import_onnx
+from harness.daemon import REPLAY_START, DaemonProcess, devnet_config, wait_until, write_worker_config
 from tests.conftest import TEST_ADDRESS
-from tests.daemon_support import REPLAY_START, DaemonProcess, devnet_config, wait_until, write_worker_config
 from tests.model.byom_support import SEED_MEANING, lightgbm_model, seed_style_legacy, sklearn_pipeline
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from allora_worker.journal import Journal
 from allora_worker.market.bundled import load_bundled
 from allora_worker.model.bundle import load_bundle
 from allora_worker.model.train import train_bundle
+from harness.daemon import DaemonProcess, devnet_config, wait_until, write_worker_config
 from tests.conftest import TEST_ADDRESS
-from tests.daemon_support import DaemonProcess, devnet_config, wait_until, write_worker_config
 
 pytestmark = pytest.mark.integration
 

@@ -67,7 +67,7 @@ from allora_worker.chain.tx import (
     worker_payload,
 )
 from allora_worker.chain.wallet import Wallet
-from allora_worker.secrets import redact
+from allora_worker.secrets import describe
 
 log = logging.getLogger(__name__)
 
@@ -589,8 +589,3 @@ class ChainClient:
             return signed, False
         alloc.next_sequence = signed.sequence + 1
         return signed, True
-
-
-def describe(exc: BaseException) -> str:
-    """One redacted line for logs and the journal."""
-    return redact(f"{type(exc).__name__}: {exc}")

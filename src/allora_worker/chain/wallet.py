@@ -6,27 +6,19 @@ only. The mnemonic and private key are registered with the redaction filter on l
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import coincurve
 import coincurve.ecdsa
-from bip_utils import (
-    Bech32Decoder,
-    Bech32Encoder,
-    Bip32Slip10Secp256k1,
-    Bip39MnemonicValidator,
-    Bip39SeedGenerator,
-)
+from bip_utils import Bech32Encoder, Bip32Slip10Secp256k1, Bip39SeedGenerator
 
 from allora_worker.secrets import register_secret
+from allora_worker.wallet_format import BECH32_PREFIX, check_mnemonic, check_private_file, normalize_mnemonic
 
 HD_PATH = "m/44'/118'/0'/0/0"
-BECH32_PREFIX = "allo"
 
 
 class WalletError(ValueError):
@@ -37,59 +29,6 @@ def address_from_pubkey(pubkey: bytes, prefix: str = BECH32_PREFIX) -> str:
     """Cosmos address: bech32(prefix, ripemd160(sha256(compressed pubkey)))."""
     digest = hashlib.new("ripemd160", hashlib.sha256(pubkey).digest()).digest()
     return Bech32Encoder.Encode(prefix, digest)
-
-
-def is_valid_address(address: str, prefix: str = BECH32_PREFIX) -> bool:
-    try:
-        return len(Bech32Decoder.Decode(prefix, address)) == 20
-    except Exception:
-        return False
-
-
-def normalize_mnemonic(mnemonic: str) -> str:
-    return " ".join(mnemonic.strip().lower().split())
-
-
-def check_mnemonic(mnemonic: str) -> str | None:
-    """None when the mnemonic is a valid BIP39 phrase, else a plain-words problem (no words echoed)."""
-    words = normalize_mnemonic(mnemonic).split()
-    if len(words) not in (12, 15, 18, 21, 24):
-        return f"mnemonic has {len(words)} words; a BIP39 mnemonic has 12, 15, 18, 21 or 24"
-    wordlist = _english_words()
-    unknown = sum(1 for w in words if w not in wordlist)
-    if unknown:
-        return f"mnemonic has {unknown} word(s) that are not in the BIP39 English word list"
-    try:
-        if not Bip39MnemonicValidator().IsValid(" ".join(words)):
-            return "mnemonic fails its BIP39 checksum (a word is wrong or out of order)"
-    except Exception:
-        return "mnemonic has a word that is not in the BIP39 English word list"
-    return None
-
-
-@functools.cache
-def _english_words() -> frozenset[str]:
-    from mnemonic import Mnemonic
-
-    return frozenset(Mnemonic("english").wordlist)
-
-
-def check_private_file(path: Path) -> str | None:
-    """None when `path` is a regular file readable by its owner only (0600 or stricter)."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return f"key file {path} does not exist"
-    except PermissionError:
-        return f"key file {path} cannot be read by this user"
-    if not stat.S_ISREG(info.st_mode):
-        return f"key file {path} is not a regular file"
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return (
-            f"key file {path} is readable by group/others (mode {stat.S_IMODE(info.st_mode):04o}); "
-            f"run: chmod 600 {path}"
-        )
-    return None
 
 
 def read_mnemonic_file(path: Path) -> str:

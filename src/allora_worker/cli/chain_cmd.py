@@ -25,8 +25,8 @@ CHAIN_ID_OPTION = typer.Option(None, "--chain-id", help="Chain id; overrides set
 
 def _load(ctx: typer.Context, grpc: list[str] | None, chain_id: str | None) -> tuple[Settings, Wallet]:
     # Imported here, as in every command below: the chain stack is for the commands that talk to it.
-    from allora_worker.chain.from_settings import wallet_from_settings
     from allora_worker.chain.wallet import WalletError
+    from allora_worker.worker.wiring import wallet_from_settings
 
     settings = settings_for(ctx, grpc_endpoints=grpc or None, chain_id=chain_id)
     try:
@@ -52,7 +52,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         import asyncio
 
         from allora_worker.chain.errors import ChainError
-        from allora_worker.chain.from_settings import client_from_settings
+        from allora_worker.worker.wiring import client_from_settings
 
         settings, wallet = _load(ctx, grpc, chain_id)
 
@@ -81,7 +81,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         import asyncio
 
         from allora_worker.chain.errors import ChainError
-        from allora_worker.chain.from_settings import client_from_settings
+        from allora_worker.worker.wiring import client_from_settings
 
         settings, wallet = _load(ctx, grpc, chain_id)
 

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from allora_worker.exitcodes import EXIT_CONFIG
 from allora_worker.secrets import redact
 
 if TYPE_CHECKING:
     # config (pydantic) is imported by the commands that load settings, not by `--version`/`--help`.
     from allora_worker.config import ConfigError, Settings
-
-EXIT_CONFIG = 2
 
 
 @dataclass

@@ -6,7 +6,8 @@ import json
 
 import typer
 
-from allora_worker.cli.common import EXIT_CONFIG, settings_for
+from allora_worker.cli.common import settings_for
+from allora_worker.exitcodes import EXIT_CONFIG
 from allora_worker.secrets import redact
 
 

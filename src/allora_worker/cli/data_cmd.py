@@ -11,9 +11,7 @@ from pathlib import Path
 
 import typer
 
-EXIT_DATA = 1
-# A file that cannot be imported is a usage error, like a bad flag: exit 2, not "unexpected" 1.
-EXIT_BAD_INPUT = 2
+from allora_worker.exitcodes import EXIT_BAD_INPUT, EXIT_DATA
 
 _CACHE_HELP = (
     "Candle cache file (default: $ALLORA_WORKER_STATE_DIR/candles.sqlite or ~/.allora-worker/candles.sqlite)."

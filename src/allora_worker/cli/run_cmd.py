@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from allora_worker.cli.common import EXIT_CONFIG, fail, global_options, settings_for, setup_logging
+from allora_worker.cli.common import fail, global_options, settings_for, setup_logging
+from allora_worker.exitcodes import EXIT_CONFIG, EXIT_PREFLIGHT
 
 if TYPE_CHECKING:
     from allora_worker.config import Settings
@@ -120,11 +121,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Run every pre-flight check and say, in words, which pass and which fail."""
         import asyncio
 
-        from allora_worker.chain.from_settings import client_from_settings, wallet_from_settings
         from allora_worker.chain.wallet import WalletError
         from allora_worker.config import validate
-        from allora_worker.worker.preflight import EXIT_PREFLIGHT, run_checks
+        from allora_worker.worker.preflight import run_checks
         from allora_worker.worker.topic import TopicRuntime
+        from allora_worker.worker.wiring import client_from_settings, wallet_from_settings
 
         settings = settings_for(ctx)
         setup_logging(settings, to_file=False)
@@ -164,7 +165,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         workdir: Path | None = typer.Option(None, "--workdir", help="Where the demo keeps its model and state."),
     ) -> None:
         """Run everything offline: devnet + bundled real candles replayed live + model + daemon."""
-        from allora_worker.worker.demo import DemoOptions, run_demo
+        from allora_worker.cli.demo import DemoOptions, run_demo
 
         options = global_options(ctx)
         level = options.overrides.get("log", {}).get("level", "INFO") if options.overrides else "INFO"

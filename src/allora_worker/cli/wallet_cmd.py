@@ -14,8 +14,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @wallet_app.command("address")
     def address(ctx: typer.Context) -> None:
         """Print the address (and public key) derived from MNEMONIC_FILE / MNEMONIC."""
-        from allora_worker.chain.from_settings import wallet_from_settings
         from allora_worker.chain.wallet import WalletError
+        from allora_worker.worker.wiring import wallet_from_settings
 
         settings = settings_for(ctx)
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allora_worker.model.bundle import LoadedBundle, load_bundle, write_bundle
+from allora_worker.model.bundle import write_bundle
 from allora_worker.model.dataset import build_dataset, data_sha256, training_set
 from allora_worker.model.errors import BundleError
 from allora_worker.model.metrics import Metrics
@@ -163,20 +163,3 @@ def train_bundle(
         seconds=time.perf_counter() - started,
     )
 
-
-def ensure_default_bundle(
-    out_dir: Path | str, *, candles: pd.DataFrame | None = None, validate: bool = True
-) -> LoadedBundle:
-    """Load the bundle at `out_dir`; if there is none, train the default one there first.
-
-    For the demo: with no candles given it trains on the bundled Binance data (seconds with
-    validation; `validate=False` skips the walk-forward for the fastest start).
-    """
-    out = Path(out_dir)
-    if not (out / "manifest.json").is_file():
-        if candles is None:
-            from allora_worker.market.bundled import load_bundled
-
-            candles = load_bundled("binance")
-        train_bundle(candles, out, validate=validate, data_source="bundled:binance")
-    return load_bundle(out)

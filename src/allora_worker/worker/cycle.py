@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.canonical import canonical_decimal
-from allora_worker.chain.client import ChainClient, describe
-from allora_worker.chain.reconcile import submit_journaled
+from allora_worker.chain.client import ChainClient
 from allora_worker.journal import CONFIRMED, MISSED, REJECTED, Journal, JournalError
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.errors import DataUnavailable, MarketError
 from allora_worker.model.errors import BundleError
+from allora_worker.secrets import describe
+from allora_worker.worker.reconcile import submit_journaled
 from allora_worker.worker.topic import TopicRuntime
 
 log = get_logger("worker.cycle")

@@ -12,13 +12,12 @@ import tempfile
 from dataclasses import dataclass
 
 from allora_worker.chain import errors as chain_errors
-from allora_worker.chain.client import ChainClient, describe
+from allora_worker.chain.client import ChainClient
 from allora_worker.config import Settings
 from allora_worker.market.errors import MarketError
 from allora_worker.model.errors import BundleError
+from allora_worker.secrets import describe
 from allora_worker.worker.topic import TopicRuntime
-
-EXIT_PREFLIGHT = 3
 
 
 @dataclass(frozen=True)

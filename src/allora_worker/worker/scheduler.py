@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from allora_worker.chain import errors as chain_errors
-from allora_worker.chain.client import ChainClient, describe
-from allora_worker.chain.reconcile import reconcile
+from allora_worker.chain.client import ChainClient
 from allora_worker.journal import CONFIRMED, FencedOut, Journal, JournalUnavailable
 from allora_worker.logging_setup import get_logger
+from allora_worker.secrets import describe
 from allora_worker.worker.cycle import CycleCounter, CycleResult, run_cycle
 from allora_worker.worker.health import HealthState
 from allora_worker.worker.heartbeat import RunCounters
 from allora_worker.worker.metrics import WorkerMetrics
+from allora_worker.worker.reconcile import reconcile
 from allora_worker.worker.topic import TopicRuntime
 
 log = get_logger("worker.scheduler")

@@ -17,30 +17,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from allora_worker import __version__
-from allora_worker.chain.client import ChainClient, describe
-from allora_worker.chain.from_settings import client_from_settings, wallet_from_settings
-from allora_worker.chain.reconcile import reconcile
+from allora_worker.chain.client import ChainClient
 from allora_worker.chain.wallet import Wallet, WalletError
 from allora_worker.config import ConfigError, Settings, validate
+from allora_worker.exitcodes import EXIT_CONFIG, EXIT_NOTHING_SUBMITTED, EXIT_OK, EXIT_PREFLIGHT, EXIT_UNEXPECTED
 from allora_worker.journal import InstanceLock, InstanceLockedError, Journal
 from allora_worker.journal_guard import JournalRefused, open_journal
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.clock import Clock
+from allora_worker.secrets import describe
 from allora_worker.worker.cycle import CycleCounter, CycleResult
 from allora_worker.worker.health import HealthServer, HealthState
 from allora_worker.worker.heartbeat import RunCounters, write_heartbeat
 from allora_worker.worker.metrics import WorkerMetrics
-from allora_worker.worker.preflight import EXIT_PREFLIGHT, run_checks
+from allora_worker.worker.preflight import run_checks
+from allora_worker.worker.reconcile import reconcile
 from allora_worker.worker.scheduler import Shared, TopicLoop
 from allora_worker.worker.sdnotify import SystemdNotifier
 from allora_worker.worker.topic import TopicRuntime
+from allora_worker.worker.wiring import client_from_settings, wallet_from_settings
 
 log = get_logger("worker.service")
 
-EXIT_OK = 0
-EXIT_UNEXPECTED = 1
-EXIT_CONFIG = 2
-EXIT_NOTHING_SUBMITTED = 4
 # A stop request waits this long for cycles to reach a safe point, then cancels them: every
 # state is journaled before its effect, so a cancelled cycle is reconciled on the next start.
 STOP_GRACE_SECONDS = 7.0

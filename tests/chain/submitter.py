@@ -1,6 +1,6 @@
 """A minimal real submitter: one wallet, one topic, the newest open nonce, the journal in the loop.
 
-    MNEMONIC_FILE=key.txt python -m allora_worker.chain.submitter \\
+    MNEMONIC_FILE=key.txt python -m tests.chain.submitter \\
         --state-dir ./state --grpc grpc+http://127.0.0.1:9090 --chain-id allora-devnet-1 \\
         --topic 67 --value 0.0123
 
@@ -9,8 +9,8 @@ entries, then claim the newest open nonce (skipped if already done), record the 
 Prints one JSON line with the outcome. Exit 0 when the nonce is confirmed or already done, 2 when
 there is no open nonce, 3 when another instance holds the lock, 1 on a fatal error.
 
-Test hook (off by default): ALLORA_WORKER_CRASH_AT=claimed|signed|broadcast|before_confirm makes
-the process SIGKILL itself at that step (see `reconcile.crash_point`), for the kill -9 tests.
+For the kill -9 tests only (it lives under tests/): ALLORA_WORKER_CRASH_AT=claimed|signed|broadcast|
+before_confirm makes the process SIGKILL itself at that step (see tests/crash_points.py).
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from pathlib import Path
 
 from allora_worker.chain import errors as E
 from allora_worker.chain.canonical import canonical_decimal
-from allora_worker.chain.client import ChainClient, describe
-from allora_worker.chain.reconcile import crash_point, reconcile, submit_journaled
+from allora_worker.chain.client import ChainClient
 from allora_worker.chain.wallet import load_wallet
 from allora_worker.journal import InstanceLock, InstanceLockedError, Journal
+from allora_worker.secrets import describe
+from allora_worker.worker.reconcile import reconcile, submit_journaled
+from tests.crash_points import CRASH_ENV, die, install
 
 JOURNAL_FILE = "journal.sqlite"
 
@@ -69,7 +71,8 @@ async def _cycle(client: ChainClient, journal: Journal, args: argparse.Namespace
             print(json.dumps({"outcome": "already_done", "nonce": nonce, "state": done and done.state}),
                   flush=True)
             return 0
-        crash_point("claimed")
+        if os.environ.get(CRASH_ENV) == "claimed":
+            die()
         entry = await submit_journaled(client, journal, args.topic, nonce, value)
     except E.Fatal as exc:
         print(json.dumps({"outcome": "fatal", "error": describe(exc)}), flush=True)
@@ -80,7 +83,7 @@ async def _cycle(client: ChainClient, journal: Journal, args: argparse.Namespace
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m allora_worker.chain.submitter", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tests.chain.submitter", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--state-dir", required=True)
     p.add_argument("--grpc", action="append", required=True, help="gRPC endpoint; repeat for failover")
@@ -91,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--call-timeout", type=float, default=5.0)
     p.add_argument("--confirm-timeout", type=float, default=30.0)
     args = p.parse_args(argv)
+    step = os.environ.get(CRASH_ENV)
+    if step and step != "claimed":
+        install(step)
     return asyncio.run(run(args))
 
 

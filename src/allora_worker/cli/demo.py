@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mnemonic import Mnemonic
+from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
 
-from allora_worker.chain.from_settings import client_from_settings
 from allora_worker.chain.wallet import Wallet
 from allora_worker.config import Settings
 from allora_worker.devnet import DevnetConfig, DevnetThread, topic_67
+from allora_worker.exitcodes import EXIT_INTERRUPTED
 from allora_worker.journal import Journal
 from allora_worker.logging_setup import configure_logging, get_logger
 from allora_worker.market.bundled import load_bundled
@@ -29,6 +29,7 @@ from allora_worker.model.bundle import load_bundle
 from allora_worker.model.errors import BundleError
 from allora_worker.model.train import train_bundle
 from allora_worker.worker.service import RunOptions, WorkerService
+from allora_worker.worker.wiring import client_from_settings
 
 log = get_logger("demo")
 
@@ -36,8 +37,6 @@ TOPIC_ID = 67
 # The model learns from history before the replay starts, so the demo predicts out of sample.
 TRAIN_UNTIL = datetime(2020, 1, 1, tzinfo=UTC)
 REPLAY_START = datetime(2020, 3, 1, tzinfo=UTC)
-# The shell convention for "stopped by Ctrl-C" (128 + SIGINT).
-EXIT_INTERRUPTED = 130
 
 
 @dataclass
@@ -70,7 +69,7 @@ def run_demo(options: DemoOptions) -> int:
     _ensure_model(bundle_dir)
 
     # A throwaway wallet: its mnemonic lives in this process only and is redacted from every log.
-    wallet = Wallet.from_mnemonic(Mnemonic("english").generate(strength=256))
+    wallet = Wallet.from_mnemonic(str(Bip39MnemonicGenerator().FromWordsNumber(Bip39WordsNum.WORDS_NUM_24)))
     window = max(2, options.epoch_length // 2)
     config = DevnetConfig(
         block_time=options.block_time,

@@ -1,4 +1,8 @@
-"""The wallet and the chain client as the settings describe them (one place for every command)."""
+"""The wallet and the chain client as the settings describe them (one place for every command).
+
+Above both `config` (plain values) and `chain` (which knows nothing of settings): the one place
+that turns the one into the other.
+"""
 
 from __future__ import annotations
 

@@ -20,33 +20,18 @@ window); without it the client's confirm_timeout_s applies.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from allora_worker.chain import errors as E
-from allora_worker.chain.client import ChainClient, SignedTx, describe
+from allora_worker.chain.client import ChainClient, SignedTx
 from allora_worker.journal import BROADCAST, CLAIMED, SIGNED, Entry, Journal
+from allora_worker.secrets import describe
 
 log = logging.getLogger(__name__)
 
 # Seconds a confirmation of this nonce's tx may take (None: the client's default).
 ConfirmBudget = Callable[[int], float | None]
-
-CRASH_ENV = "ALLORA_WORKER_CRASH_AT"
-CRASH_POINTS = ("claimed", "signed", "broadcast", "before_confirm")
-
-
-def crash_point(step: str) -> None:
-    """Test hook, off unless ALLORA_WORKER_CRASH_AT names this step: SIGKILL ourselves right here.
-
-    Steps: `claimed` (after the claim is on disk), `signed` (after the signed tx is on disk, before
-    broadcast), `broadcast` (the node accepted the tx, before the journal says so), `before_confirm`
-    (the journal says broadcast, before confirmation).
-    """
-    if os.environ.get(CRASH_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def submit_journaled(
@@ -56,7 +41,6 @@ async def submit_journaled(
     nonce: int,
     value: float | str,
     *,
-    crash: Callable[[str], None] = crash_point,
     confirm_timeout_s: float | None = None,
 ) -> Entry:
     """Submit a claimed (topic, nonce) with the journal in the loop. Returns the final entry.
@@ -70,12 +54,9 @@ async def submit_journaled(
     def on_signed(s: SignedTx) -> None:
         journal.mark_signed(topic_id, nonce, txhash=s.txhash, tx_bytes=s.tx_bytes, sequence=s.sequence,
                             value=s.value)
-        crash("signed")
 
     def on_broadcast(s: SignedTx) -> None:
-        crash("broadcast")
         journal.mark_broadcast(topic_id, nonce, txhash=s.txhash)
-        crash("before_confirm")
 
     try:
         result = await client.submit(topic_id, nonce, value, on_signed=on_signed, on_broadcast=on_broadcast,

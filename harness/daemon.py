@@ -1,4 +1,4 @@
-"""Shared harness for tests that run the real daemon against the devnet.
+"""Running the real daemon against the devnet, for the tests and the soak benchmark.
 
 - `quick_bundle(dir)`: a real bundle trained on the bundled Binance candles (no walk-forward, so
   it takes about a second), shared by a whole test session.
@@ -25,6 +25,7 @@ from allora_worker.model.train import train_bundle
 TRAIN_UNTIL = datetime(2020, 1, 1, tzinfo=UTC)
 REPLAY_START = datetime(2020, 3, 1, tzinfo=UTC)
 BINARY = Path(sys.executable).parent / "allora-worker"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def quick_bundle(out_dir: Path) -> Path:
@@ -114,19 +115,25 @@ def write_worker_config(
 
 
 class DaemonProcess:
-    """`allora-worker --config C run ...` in a subprocess; output goes to `output` (a file)."""
+    """`allora-worker --config C run ...` in a subprocess; output goes to `output` (a file).
+
+    `command` replaces the `allora-worker` executable (e.g. a test-only entry point that wraps it);
+    the repository root is on its PYTHONPATH.
+    """
 
     def __init__(self, config: Path, *args: str, mnemonic_file: Path, output: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
         self.config = config
         self.output = output
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith("ALLORA_WORKER_") and k not in ("MNEMONIC", "TOPIC_ID", "NOTIFY_SOCKET")}
         full_env.update({"MNEMONIC_FILE": str(mnemonic_file), "PYTHONUNBUFFERED": "1"})
+        if command is not None:
+            full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), full_env.get("PYTHONPATH")) if p)
         full_env.update(env or {})
         self._handle = output.open("ab")
         self.process = subprocess.Popen(
-            [str(BINARY), "--config", str(config), "run", *args],
+            [*(command or [str(BINARY)]), "--config", str(config), "run", *args],
             stdout=self._handle, stderr=subprocess.STDOUT, env=full_env, cwd=str(config.parent),
         )
 

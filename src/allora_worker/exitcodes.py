@@ -1,0 +1,22 @@
+"""Every exit code the `allora-worker` process can end with, in one place.
+
+docs/OPERATIONS.md says what each means for an operator.
+
+Supervisors act on them: systemd's RestartPreventExitStatus and the deploy examples treat a bad
+config (2) and a failed pre-flight (3) as "do not restart until a human fixes it".
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+# An unexpected error; for `data` commands, a data problem (download, import, check).
+EXIT_UNEXPECTED = 1
+EXIT_DATA = 1
+EXIT_CONFIG = 2
+# A file given on the command line cannot be used: a usage error, like a bad flag.
+EXIT_BAD_INPUT = 2
+EXIT_PREFLIGHT = 3
+# `run --once` or an end time reached with nothing accepted.
+EXIT_NOTHING_SUBMITTED = 4
+# Ctrl-C (128 + SIGINT), as a shell reports it.
+EXIT_INTERRUPTED = 130

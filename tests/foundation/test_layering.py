@@ -1,0 +1,134 @@
+"""The import graph keeps the layering docs/ARCHITECTURE.md promises.
+
+    cli → worker → (market | model | chain | journal) → config → (logging_setup, wallet_format)
+        → (secrets, exitcodes, the package root)
+
+An import may only point down: never up, never sideways between two parts of one layer (market
+does not import chain; chain does not import journal). The devnet stands apart: it imports
+nothing of the worker, and nothing imports it but the `devnet` command and the demo. Nothing in
+src imports the tests, the benchmarks or their shared harness, and bench/ and harness/ never
+import tests/. The graph comes from grimp, which reads every import statement, lazy ones too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "allora_worker"
+
+# Higher imports lower; equal ranks are siblings and must not import each other. A new top-level
+# module or package must be placed here (the test says so), which is the point: decide its layer.
+LAYERS: dict[str, int] = {
+    "__main__": 6,
+    "cli": 5,
+    "worker": 4,
+    "market": 3,
+    "model": 3,
+    "chain": 3,
+    "journal": 3,
+    "config": 2,
+    "logging_setup": 1,
+    "wallet_format": 1,
+    "secrets": 0,
+    "exitcodes": 0,
+    "": 0,  # the package root: `__version__` only
+}
+DEVNET = "devnet"
+# The only modules outside the devnet that may import it: they compose the devnet with the worker.
+DEVNET_USERS = frozenset({f"{PACKAGE}.cli.devnet_cmd", f"{PACKAGE}.cli.demo"})
+OUTSIDE_SRC = ("tests", "bench", "harness")
+
+
+def _part(module: str) -> str:
+    """The layer part a module belongs to; `journal_pg`, `journal_schema`... belong to `journal`."""
+    parts = module.split(".")
+    part = parts[1] if len(parts) > 1 else ""
+    return "journal" if part.startswith("journal_") else part
+
+
+def layering_violations(graph: grimp.ImportGraph) -> list[str]:
+    """Every import that breaks the rules above, as `importer -> imported (line N): why`."""
+    problems: list[str] = []
+    for importer in sorted(m for m in graph.modules if m == PACKAGE or m.startswith(PACKAGE + ".")):
+        src = _part(importer)
+        for imported in sorted(graph.find_modules_directly_imported_by(importer)):
+            top = imported.split(".")[0]
+            if top in OUTSIDE_SRC:
+                problems.append(f"{importer} -> {imported}: src never imports {top}/")
+                continue
+            if top != PACKAGE:
+                continue
+            dst = _part(imported)
+            if src == dst:
+                continue
+            why = None
+            if src == DEVNET:
+                why = "the devnet imports nothing of the worker"
+            elif dst == DEVNET:
+                if importer not in DEVNET_USERS:
+                    why = f"only {sorted(DEVNET_USERS)} may import the devnet"
+            elif src not in LAYERS or dst not in LAYERS:
+                unknown = src if src not in LAYERS else dst
+                why = f"{PACKAGE}.{unknown} has no layer: add it to LAYERS in {Path(__file__).name}"
+            elif LAYERS[src] == LAYERS[dst]:
+                why = f"sideways: {src} and {dst} are siblings in one layer"
+            elif LAYERS[src] < LAYERS[dst]:
+                why = f"upward: {src} is below {dst}"
+            if why:
+                lines = sorted({d["line_number"] for d in graph.get_import_details(importer=importer,
+                                                                                    imported=imported)})
+                problems.append(f"{importer} -> {imported} (line {', '.join(map(str, lines))}): {why}")
+    return problems
+
+
+def test_src_imports_point_down_only() -> None:
+    graph = grimp.build_graph(PACKAGE, include_external_packages=True, cache_dir=None)
+    problems = layering_violations(graph)
+    assert not problems, "imports against the layering:\n" + "\n".join(problems)
+
+
+def _imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("folder", ["bench", "harness"])
+def test_bench_and_harness_never_import_tests(folder: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(n for n in _imports_of(path) if n.split(".")[0] == "tests")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_the_checker_catches_each_kind_of_violation() -> None:
+    """The rules above, applied to a graph with one import of each forbidden kind."""
+    graph = grimp.ImportGraph()
+    edges = [
+        ("allora_worker.config", "allora_worker.chain.wallet"),  # upward
+        ("allora_worker.chain.reconcile", "allora_worker.journal"),  # sideways
+        ("allora_worker.worker.demo", "allora_worker.devnet.server"),  # devnet from the worker
+        ("allora_worker.devnet.state", "allora_worker.chain.tx"),  # devnet into the worker
+        ("allora_worker.market.http", "tests.conftest"),  # src into tests
+        ("allora_worker.plugins", "allora_worker.config"),  # no layer
+        # allowed:
+        ("allora_worker.cli.demo", "allora_worker.devnet.server"),
+        ("allora_worker.worker.wiring", "allora_worker.config"),
+        ("allora_worker.chain.client", "allora_worker.chain.tx"),
+    ]
+    for importer, imported in edges:
+        graph.add_module(importer)
+        graph.add_module(imported)
+        graph.add_import(importer=importer, imported=imported, line_number=1, line_contents="import")
+    found = layering_violations(graph)
+    assert [p.split(" ")[0] for p in found] == sorted(e[0] for e in edges[:6])
