@@ -26,8 +26,9 @@ AFTER_CRASH = {"claimed": "claimed", "signed": SIGNED, "broadcast": SIGNED, "bef
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_kill9_at_each_step_then_restart_submits_exactly_once(make_rig, point: str) -> None:
-    # 7 s windows (70 blocks of 0.1 s): long enough to span the crash and a restart.
-    rig: Rig = make_rig(epoch=80, window=70, epoch_offset=30)
+    # 35 s windows (350 blocks of 0.1 s): long enough to span the crash and a restart on a loaded
+    # machine (at 7 s a restart that took 8 s found the window closed: `signed -> missed`).
+    rig: Rig = make_rig(epoch=400, window=350, epoch_offset=30)
     config = rig.config(extra={"chain": {"call_timeout_seconds": 20.0}})
     if point == "claimed":
         # Between claim and sign the daemon calls nothing a crash point can wrap: hold the cycle
@@ -49,7 +50,7 @@ def test_kill9_at_each_step_then_restart_submits_exactly_once(make_rig, point: s
     assert nonce in rig.open_nonces(), "the crash came too late for this test to mean anything"
 
     restarted = rig.start(config)
-    accepted = rig.wait_accepted(nonce, timeout=30)
+    accepted = rig.wait_accepted(nonce, timeout=60)
     restarted.wait_for_line(r"DAEMON MODE STARTED")
     if point in ("signed", "broadcast", "before_confirm"):
         restarted.wait_for_line(rf"reconciled topic 67 nonce {nonce}: {AFTER_CRASH[point]} -> ")
@@ -95,7 +96,7 @@ def test_sigterm_mid_cycle_exits_within_10s_and_restart_reconciles(make_rig) -> 
     rig.dn.faults.blackhole.clear()
     restarted = rig.start(config)
     restarted.wait_for_line(rf"reconciled topic 67 nonce {nonce}: {entry.state} -> confirmed", timeout=30)
-    rig.wait_accepted(rig.next_nonce(nonce), timeout=40)
+    rig.wait_accepted(rig.next_nonce(nonce), timeout=60)
     assert restarted.stop() == 0
     rig.assert_no_duplicates()
     by_nonce = {e.nonce: e for e in rig.journal_entries()}
