@@ -13,15 +13,16 @@ import typer
 
 from allora_worker.exitcodes import EXIT_BAD_INPUT, EXIT_DATA
 
-_CACHE_HELP = (
-    "Candle cache file (default: $ALLORA_WORKER_STATE_DIR/candles.sqlite or ~/.allora-worker/candles.sqlite)."
-)
+_CACHE_HELP = "Candle cache file (default: candles.sqlite in the state directory, as the daemon uses)."
 
 
-def _cache_path(cache: Path | None) -> Path:
-    from allora_worker.market.cache import default_cache_path
+def _cache_path(ctx: typer.Context, cache: Path | None) -> Path:
+    """--cache, else the state directory's cache, as the daemon reads it (flags, env, TOML)."""
+    if cache is not None:
+        return cache
+    from allora_worker.cli.common import settings_for
 
-    return cache if cache is not None else default_cache_path()
+    return settings_for(ctx).candle_cache_path
 
 
 def _parse_date(text: str) -> datetime:
@@ -39,6 +40,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @data_app.command("backfill")
     def backfill(
+        ctx: typer.Context,
         source: str = typer.Option("tiingo", "--source", "-s", help="One of: tiingo, binance, coinbase."),
         since: str = typer.Option(..., "--since", help="First candle to fetch (UTC date or time)."),
         until: str | None = typer.Option(None, "--until", help="Stop before this time (default: now)."),
@@ -66,7 +68,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         chunks = hour_chunks(start, end, src.chunk_hours)
         stored = empty = 0
         with (
-            CandleCache(_cache_path(cache)) as db,
+            CandleCache(_cache_path(ctx, cache)) as db,
             Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -94,6 +96,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @data_app.command("import")
     def import_(
+        ctx: typer.Context,
         file: Path = typer.Argument(
             ..., exists=True, dir_okay=False, help="CryptoDataDownload CSV (or .csv.gz)."
         ),
@@ -111,7 +114,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         name = source or f"csv:{file.name}"
-        with CandleCache(_cache_path(cache)) as db:
+        with CandleCache(_cache_path(ctx, cache)) as db:
             db.store(name, frame)
         typer.echo(report.summary())
         for when, why in sorted(report.dropped.items()):
@@ -120,6 +123,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @data_app.command("show")
     def show(
+        ctx: typer.Context,
         source: str | None = typer.Option(None, "--source", help="Only this cache key."),
         cache: Path | None = typer.Option(None, "--cache", help=_CACHE_HELP),
         max_gaps: int = typer.Option(10, "--max-gaps", help="List at most this many gaps."),
@@ -127,10 +131,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Per source in the cache: range, gaps, and the last candle."""
         from allora_worker.market.cache import CandleCache
 
-        path = _cache_path(cache)
-        if not path.exists():
+        path = _cache_path(ctx, cache)
+        if not path.exists() and cache is not None:
             typer.echo(f"no cache at {path}", err=True)
             raise typer.Exit(EXIT_DATA)
+        if not path.exists():
+            # The state directory's cache not filled yet is a state, not a failure.
+            typer.echo(f"{path}: no candles yet (fill it with `allora-worker data backfill` or `data import`)")
+            return
         with CandleCache(path) as db:
             names = [source] if source else db.sources()
             if not names:

@@ -86,7 +86,8 @@ async def _balance(settings: Settings, client: ChainClient) -> str:
     if balance < minimum:
         raise _Failed(
             f"{client.wallet.address if client.wallet else '?'} holds {balance} uallo, below the minimum "
-            f"{minimum}; fund the wallet"
+            f"{minimum}; fund the wallet (on the devnet: allora-worker devnet --fund ADDRESS=UALLO, "
+            "see docs/DEVNET.md)"
         )
     return f"{balance} uallo ({balance / 1e18:.6f} ALLO)"
 
