@@ -22,6 +22,8 @@ ALERTS_TEST = DEPLOY / "prometheus" / "alerts_test.yml"
 EXAMPLE_TOML = DEPLOY / "allora-worker.toml.example"
 EXAMPLE_ENV = DEPLOY / "allora-worker.env.example"
 OWNED_DOCS = (DOCS / "QUICK_START.md", DOCS / "DEPLOYMENT.md", DOCS / "OPERATIONS.md")
+# Every page whose `allora-worker` commands tests/deploy/test_docs_commands.py runs.
+ALL_DOCS = (ROOT / "README.md", *sorted(DOCS.glob("*.md")))
 
 
 def require_tool(name: str, apt_package: str) -> str:
@@ -65,6 +67,7 @@ def cli_check(args: list[str]) -> tuple[bool, str]:
 _ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _IMAGE = re.compile(r"(^|/)allora-worker:[\w.-]+$")
 _SEPARATORS = {"&&", "||", ";", "|"}
+_REDIRECTIONS = {">", ">>", "<", "2>", "2>&1", "&>"}
 
 
 def _is_binary(token: str) -> bool:
@@ -72,7 +75,12 @@ def _is_binary(token: str) -> bool:
 
 
 def invocations(line: str) -> list[list[str]]:
-    """The argument lists of every `allora-worker` call in one shell command line.
+    """The argument lists of every `allora-worker` call in one shell command line (see below)."""
+    return [args for _, args in invocations_with_env(line)]
+
+
+def invocations_with_env(line: str) -> list[tuple[dict[str, str], list[str]]]:
+    """(environment assignments, argument list) of every `allora-worker` call in one shell line.
 
     Understands `A && B`, pipes, leading `VAR=value`, `sudo [-u USER]`, `env`, a venv path to
     the binary, `podman|docker exec [-it] NAME allora-worker ...` and
@@ -88,9 +96,14 @@ def invocations(line: str) -> list[list[str]]:
             segments.append([])
         else:
             segments[-1].append(token)
-    found: list[list[str]] = []
+    found: list[tuple[dict[str, str], list[str]]] = []
     for segment in segments:
         words = list(segment)
+        for index, word in enumerate(words):
+            if word in _REDIRECTIONS:  # `... > file`: the file is not an argument
+                words = words[:index]
+                break
+        env: dict[str, str] = {}
         while words:
             head = words[0]
             if head == "sudo":
@@ -99,22 +112,25 @@ def invocations(line: str) -> list[list[str]]:
                     flag = words.pop(0)
                     if flag in ("-u", "-g") and words:
                         words.pop(0)
-            elif head == "env" or head == "exec" or _ENV_ASSIGNMENT.match(head):
+            elif head == "env" or head == "exec":
                 words.pop(0)
+            elif _ENV_ASSIGNMENT.match(head):
+                name, _, value = words.pop(0).partition("=")
+                env[name] = value
             else:
                 break
         if not words:
             continue
         if _is_binary(words[0]):
-            found.append(words[1:])
+            found.append((env, words[1:]))
         elif words[0] in ("podman", "docker") and len(words) > 1 and words[1] == "exec":
             rest = [w for w in words[2:] if not w.startswith("-")]
             if len(rest) >= 2 and _is_binary(rest[1]):
-                found.append(rest[2:])
+                found.append((env, rest[2:]))
         elif words[0] in ("podman", "docker") and len(words) > 1 and words[1] == "run":
             for index, word in enumerate(words):
                 if _IMAGE.search(word):
-                    found.append(words[index + 1 :] or image_default_args())
+                    found.append((env, words[index + 1 :] or image_default_args()))
                     break
     return found
 

@@ -31,6 +31,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         topics = ", ".join(str(t.id) for t in settings.effective_topics) or "none"
         typer.echo(f"configuration OK: network {settings.network} ({settings.effective_chain_id}), topics {topics}")
 
+    @config_app.command("example")
+    def example() -> None:
+        """Print a commented starting config (testnet, topic 67): allora-worker config example > allora-worker.toml"""
+        from allora_worker.config_example import EXAMPLE_TOML
+
+        typer.echo(EXAMPLE_TOML, nl=False)
+
     @config_app.command("show")
     def show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Print the effective configuration (after flags, environment, .env and TOML), secrets as ***."""
