@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from allora_worker.config_reference import DESCRIPTIONS, render_markdown, rows
+from harness.daemon import quick_bundle
 from tests.cli.conftest import invoke
-from tests.daemon_support import quick_bundle
 from tests.deploy.support import DOCS
 
 

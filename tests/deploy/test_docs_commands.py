@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.daemon import BINARY, quick_bundle
 from tests.conftest import TEST_ADDRESS, TEST_MNEMONIC
-from tests.daemon_support import BINARY, quick_bundle
 from tests.deploy.support import (
     ALL_DOCS,
     DEPLOY,

@@ -21,7 +21,7 @@ import pytest
 
 from allora_worker.journal import CONFIRMED, Journal
 from allora_worker.journal_guard import JournalRefused, marker_path, open_journal
-from tests.daemon_support import BINARY
+from harness.daemon import BINARY
 
 from .conftest import Rig
 
