@@ -90,6 +90,22 @@ class TopicSettings(BaseModel):
     replay_start: datetime | None = None
     replay_speed: float = Field(default=1.0, gt=0)
     enabled: bool = True
+    # Bring your own model (docs/MODEL.md): instead of a bundle, an inference server's URL
+    # (e.g. basic-coin-prediction-node's http://127.0.0.1:8000/inference/BTC) or the name of a
+    # plugin registered under the `allora_worker.predictors` entry point.
+    predict_url: str | None = Field(default=None, pattern=r"^https?://")
+    predict_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    predict_retries: int = Field(default=1, ge=0, le=5)
+    # Asked before every prediction; must answer 2xx. Unset: the inference answer is the probe.
+    predict_health_url: str | None = Field(default=None, pattern=r"^https?://")
+    # predict_url only: fetch and check the candles first (fresh, complete, agreeing) and skip
+    # the window when they fail, although the endpoint does not read them.
+    check_candles: bool = False
+    predictor: str | None = Field(default=None, min_length=1)
+
+    @property
+    def uses_candles(self) -> bool:
+        return self.predict_url is None or self.check_candles
 
     @field_validator("bundle", "data_file", mode="before")
     @classmethod
@@ -418,7 +434,11 @@ def validate(settings: Settings, *, now: datetime | None = None, need_wallet: bo
             problems.append(f"topic {topic.id} is configured twice")
         seen.add(topic.id)
     for topic in settings.effective_topics:
-        if "tiingo" in topic.sources and settings.tiingo_api_key is None:
+        chosen = [k for k in ("bundle", "predict_url", "predictor") if getattr(topic, k) is not None]
+        if len(chosen) > 1:
+            problems.append(f"topic {topic.id}: set one of bundle, predict_url and predictor, "
+                            f"not {' and '.join(chosen)}")
+        if topic.uses_candles and "tiingo" in topic.sources and settings.tiingo_api_key is None:
             problems.append(
                 f"topic {topic.id} uses the tiingo source but TIINGO_API_KEY is not set "
                 "(set it, or choose sources = [\"binance\", \"coinbase\"])"

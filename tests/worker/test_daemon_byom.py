@@ -20,6 +20,8 @@ from allora_worker.model.onnx_import import agreement, import_onnx
 from harness.daemon import REPLAY_START, DaemonProcess, devnet_config, wait_until, write_worker_config
 from tests.conftest import TEST_ADDRESS
 from tests.model.byom_support import SEED_MEANING, lightgbm_model, seed_style_legacy, sklearn_pipeline
+from tests.model.http_support import InferenceServer
+from tests.model.plugin_support import expected, install_demo_plugin
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +141,79 @@ def test_daemon_serves_a_converted_legacy_pickle_without_allow_pickle(tmp_path: 
     want = np.array([native_at(estimator, SEED_MEANING, history, last) for last, _ in values])
     result = agreement(want, got)
     assert len(values) >= 3 and result.ok, result.describe()
+
+
+_LIES = {
+    "nan": "the endpoint answered nan, not a finite number",
+    "huge": "the endpoint answered 1000000000.0, beyond the topic's bound",
+    "html": "the endpoint answered an HTML page, not a number",
+    "hang": "no answer within 1.0 s",
+}
+
+
+def test_daemon_fed_by_http_fills_every_window_and_never_submits_a_lie(tmp_path: Path, mnemonic_file: Path) -> None:
+    server = InferenceServer(tmp_path / "server", "seq")
+    try:
+        with DevnetThread(devnet_config(TEST_ADDRESS, [_topic(67)], block_time=BLOCK)) as dn:
+            config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "state",
+                                         bundle=tmp_path / "none", topics=(), epoch_seconds=EPOCH * BLOCK)
+            add_topic(config, 67, predict_url=server.url, predict_health_url=server.health_url,
+                      predict_timeout_seconds=1.0, predict_retries=1)
+            daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "out.log")
+            try:
+                daemon.wait_for_line("DAEMON MODE STARTED", timeout=60)
+                ready = dn.height
+                wait_until(lambda: len(dn.accepted_inferences(67)) >= 5, 90, "five honest windows")
+                honest_end = dn.height
+                honest = {i.nonce: i.value for i in dn.accepted_inferences(67)}
+                for mode, line in _LIES.items():
+                    server.set_mode(mode)
+                    daemon.wait_for_line(r"cycle skipped: prediction failed: .*" + re.escape(line), timeout=60)
+                lying_end = dn.height
+                server.set_mode("seq")
+                wait_until(lambda: len(dn.accepted_inferences(67)) >= len(honest) + 2, 90, "honest again")
+                accepted = dn.accepted_inferences(67)
+            finally:
+                code = daemon.stop()
+        assert code == 0, daemon.text()[-3000:]
+    finally:
+        server.stop()
+
+    text = daemon.text()
+    served_honestly = {str(s["body"]) for s in server.served() if s["mode"] == "seq" and s["status"] == 200}
+    assert all(i.value in served_honestly for i in accepted)  # only what the endpoint honestly said
+    assert len({i.value for i in accepted}) == len(accepted)  # a fresh answer for each window
+    # Every window opened after READY and closed before the first lie was filled.
+    windows = [h for h in range(ready + 1, honest_end - WINDOW) if h % EPOCH == 0]
+    assert len(windows) >= 3 and all(h in honest for h in windows), (windows, sorted(honest))
+    # While it lied, nothing was submitted: the accepted nonces jump over the lying period.
+    lying = [i.nonce for i in accepted if honest_end + EPOCH < i.nonce < lying_end - EPOCH]
+    assert lying == [], lying
+    for line in text.splitlines():
+        if "cycle skipped" in line:
+            assert "prediction failed" in line and "Traceback" not in text
+
+
+def test_daemon_serves_a_named_plugin_and_journals_its_version(tmp_path: Path, mnemonic_file: Path,
+                                                               history: pd.DataFrame) -> None:
+    site = install_demo_plugin(tmp_path / "site")
+    with DevnetThread(devnet_config(TEST_ADDRESS, [_topic(67)], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "state",
+                                     bundle=tmp_path / "none", topics=(), epoch_seconds=EPOCH * BLOCK)
+        add_topic(config, 67, predictor="half-day-momentum")
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "out.log",
+                               env={"PYTHONPATH": str(site)})
+        try:
+            daemon.wait_for_line("DAEMON MODE STARTED", timeout=60)
+            wait_until(lambda: len(dn.accepted_inferences(67)) >= 3, 90, "three windows")
+        finally:
+            code = daemon.stop()
+        accepted = [i for i in dn.accepted_inferences(67) if i.worker == TEST_ADDRESS]
+    assert code == 0, daemon.text()[-3000:]
+    assert "predictions from plugin 'half-day-momentum' (demo-predictor 0.3.1" in daemon.text()
+    with Journal(tmp_path / "state" / "journal.sqlite") as journal:
+        rows = {e.nonce: e for e in journal.entries(67) if e.state == "confirmed"}
+    assert {i.nonce for i in accepted} <= set(rows)
+    assert {rows[i.nonce].model_hash for i in accepted} == {"plugin:demo-predictor==0.3.1:half-day-momentum"}
+    for last, value in served(accepted, tmp_path / "state", 67):
+        assert value == pytest.approx(expected(history.loc[:last].iloc[-48:]), rel=1e-12)

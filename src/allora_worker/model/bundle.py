@@ -154,6 +154,14 @@ class LoadedBundle:
     def features(self) -> list[str]:
         return list(self.manifest["features"])
 
+    def check(self) -> None:
+        """The per-cycle check every predictor has: for a bundle, its files' hashes."""
+        self.verify()
+
+    def describe(self) -> str:
+        fmt = self.manifest.get("model", {}).get("format", "?")
+        return f"{self.path} ({fmt}, hash {self.content_hash[:12]}, horizon {self.horizon_hours} h)"
+
     def verify(self) -> None:
         """Re-hash every file; raise BundleIntegrityError if any changed since loading."""
         for name, expected in self.file_hashes.items():
@@ -167,8 +175,10 @@ class LoadedBundle:
         """Predictions for rows of a `compute_features` frame (rows with NaN give NaN)."""
         return np.asarray(self.model.predict(features[self.features].to_numpy()), dtype="float64")
 
-    def predict(self, candles: pd.DataFrame) -> float:
+    def predict(self, candles: pd.DataFrame | None) -> float:
         """Prediction of the horizon log-return from the LAST candle of `candles`."""
+        if candles is None:
+            raise BundleError("a bundle predicts from candles; none were given")
         try:
             check_candles(candles)
         except ValueError as exc:

@@ -74,20 +74,24 @@ async def run_cycle(
 
     # Model first: it says how much history the candle window must hold.
     try:
-        bundle = runtime.current_bundle()
+        predictor = runtime.current_predictor()
     except BundleError as exc:
-        return _refuse(journal, topic_id, nonce, "skipped_model", f"model bundle unusable: {exc}")
+        what = "model bundle" if runtime.uses_bundle else "predictor"
+        return _refuse(journal, topic_id, nonce, "skipped_model", f"{what} unusable: {exc}")
 
     now = runtime.clock.now()
-    try:
-        window = await runtime.provider.aget_checked_window(bundle.history_hours, now)
-    except (DataUnavailable, MarketError) as exc:
-        return _refuse(journal, topic_id, nonce, "skipped_data", f"no valid candles: {exc}")
-    # Age of the newest closed candle's close (open time + 1 h) at decision time.
-    data_age = (now - window.last_open_time.to_pydatetime()).total_seconds() - 3600.0
+    window = None
+    data_age: float | None = None
+    if predictor.history_hours > 0:
+        try:
+            window = await runtime.provider.aget_checked_window(predictor.history_hours, now)
+        except (DataUnavailable, MarketError) as exc:
+            return _refuse(journal, topic_id, nonce, "skipped_data", f"no valid candles: {exc}")
+        # Age of the newest closed candle's close (open time + 1 h) at decision time.
+        data_age = (now - window.last_open_time.to_pydatetime()).total_seconds() - 3600.0
 
     try:
-        raw_value = await asyncio.to_thread(bundle.predict, window.frame)
+        raw_value = await asyncio.to_thread(predictor.predict, window.frame if window is not None else None)
     except BundleError as exc:
         return _refuse(journal, topic_id, nonce, "skipped_model", f"prediction failed: {exc}",
                        data_age=data_age)
@@ -96,12 +100,14 @@ async def run_cycle(
         return _refuse(journal, topic_id, nonce, "skipped_model",
                        f"prediction {raw_value!r} is not finite or beyond ±{bound}", data_age=data_age)
     value = canonical_decimal(raw_value)
-    data_window = f"{window.source_name}:{window.frame.index[0].isoformat()}..{window.last_open_time.isoformat()}" \
+    data_window = None if window is None else \
+        f"{window.source_name}:{window.frame.index[0].isoformat()}..{window.last_open_time.isoformat()}" \
         f"#{window.data_hash[:16]}"
-    journal.record_prediction(topic_id, nonce, value=value, model_hash=bundle.content_hash,
+    journal.record_prediction(topic_id, nonce, value=value, model_hash=predictor.content_hash,
                               data_window=data_window)
     log.info("topic %d nonce %d: prediction %s from %s (model %s, last candle %s)", topic_id, nonce, value,
-             window.source_name, bundle.content_hash[:12], window.last_open_time.isoformat())
+             window.source_name if window is not None else "the predictor", predictor.content_hash[:12],
+             window.last_open_time.isoformat() if window is not None else "not read")
 
     if dry_run:
         signed = await _dry_run_sign(client, topic_id, nonce, value)

@@ -110,6 +110,14 @@ async def _registered(client: ChainClient, topic_id: int) -> str:
 
 
 def _model(runtime: TopicRuntime) -> Check:
+    if not runtime.uses_bundle:
+        name = f"topic {runtime.topic_id} predictor"
+        try:
+            runtime.reload_bundle()
+            predictor = runtime.current_predictor()
+        except BundleError as exc:
+            return Check(name, False, str(exc))
+        return Check(name, True, predictor.describe())
     name = f"topic {runtime.topic_id} model bundle"
     try:
         runtime.reload_bundle()
@@ -123,6 +131,8 @@ def _model(runtime: TopicRuntime) -> Check:
 
 async def _data(runtime: TopicRuntime) -> Check:
     name = f"topic {runtime.topic_id} market data"
+    if not runtime.settings.uses_candles:
+        return Check(f"topic {runtime.topic_id} market data", True, "not read (predict_url without check_candles)")
     hours = runtime.bundle.history_hours if runtime.bundle is not None else 48
     try:
         window = await runtime.provider.aget_checked_window(hours, runtime.clock.now())

@@ -1,7 +1,9 @@
-"""What one topic needs to predict: its settings, its model bundle, and its checked candle provider.
+"""What one topic needs to predict: its settings, its predictor, and its checked candle provider.
 
-The bundle is verified before every use and reloaded when its files changed on disk (a retrain
-dropped in place); a bundle that no longer verifies and cannot be reloaded skips the cycle.
+The predictor is a model bundle (the default), an HTTP inference endpoint (`predict_url`) or a
+plugin (`predictor`). A bundle is verified before every use and reloaded when its files changed
+on disk (a retrain dropped in place); a bundle that no longer verifies and cannot be reloaded
+skips the cycle. An endpoint answers its health probe every cycle instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from allora_worker.market.replay import ReplaySource
 from allora_worker.market.sources import make_http_source
 from allora_worker.model.bundle import LoadedBundle, load_bundle
 from allora_worker.model.errors import BundleError
+from allora_worker.model.predictors import Predictor
 
 log = get_logger("worker.topic")
 
@@ -70,6 +73,21 @@ class TopicRuntime:
     clock: Clock
     bundle: LoadedBundle | None = None
     problems: list[str] = field(default_factory=list)
+    other: Predictor | None = None  # an endpoint or a plugin, built once
+
+    @property
+    def uses_bundle(self) -> bool:
+        return self.settings.predict_url is None and self.settings.predictor is None
+
+    def current_predictor(self) -> Predictor:
+        """This cycle's predictor, checked (hashes or health probe); raises BundleError when unusable."""
+        if self.uses_bundle:
+            return self.current_bundle()
+        if self.other is None:
+            self.other = _build_other(self.settings)
+            log.info("topic %s: predictions from %s", self.topic_id, self.other.describe())
+        self.other.check()
+        return self.other
 
     @classmethod
     def build(cls, settings: Settings, topic: TopicSettings, clock: Clock | None = None) -> TopicRuntime:
@@ -101,5 +119,20 @@ class TopicRuntime:
         return self.bundle
 
     def reload_bundle(self) -> None:
-        """Drop the cached bundle (SIGHUP); the next cycle loads it afresh."""
+        """Drop the cached bundle or predictor (SIGHUP); the next cycle builds it afresh."""
         self.bundle = None
+        self.other = None
+
+
+def _build_other(topic: TopicSettings) -> Predictor:
+    if topic.predict_url is not None:
+        from allora_worker.model.predictors.http import HttpPredictor
+
+        return HttpPredictor(topic.predict_url, topic.max_abs_value, timeout=topic.predict_timeout_seconds,
+                             retries=topic.predict_retries, health_url=topic.predict_health_url,
+                             check_candles=topic.check_candles)
+    if topic.predictor is not None:
+        from allora_worker.model.predictors.plugin import PluginPredictor
+
+        return PluginPredictor.load(topic.predictor)
+    raise BundleError(f"topic {topic.id}: no predictor configured")
