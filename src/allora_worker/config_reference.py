@@ -69,6 +69,15 @@ DESCRIPTIONS: dict[str, str] = {
     "topics.replay_start": "`replay` source: the historical UTC time the replay starts at (required).",
     "topics.replay_speed": "`replay` source: how many times faster than the wall clock history runs.",
     "topics.enabled": "false: keep the table but do not run the topic.",
+    "topics.predict_url": "Take predictions from this inference server instead of a bundle (a bare number or "
+    "JSON; e.g. basic-coin-prediction-node's `http://127.0.0.1:8000/inference/BTC`). See docs/MODEL.md.",
+    "topics.predict_timeout_seconds": "`predict_url`: seconds one request may take.",
+    "topics.predict_retries": "`predict_url`: extra attempts after a timeout, refused connection or 5xx "
+    "(never after a wrong answer).",
+    "topics.predict_health_url": "`predict_url`: a URL that must answer 2xx before every prediction.",
+    "topics.check_candles": "`predict_url`: fetch and check the candles anyway; a failed check skips the window.",
+    "topics.predictor": "Take predictions from the plugin of this name (entry point `allora_worker.predictors`); "
+    "imported only when named.",
 }
 
 _PREFIX = "ALLORA_WORKER_"
