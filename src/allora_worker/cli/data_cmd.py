@@ -111,7 +111,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         try:
             frame, report = read_cryptodatadownload(file)
         except MarketError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: cannot import {file}: {exc}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         name = source or f"csv:{file.name}"
         with CandleCache(_cache_path(ctx, cache)) as db:
