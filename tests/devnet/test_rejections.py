@@ -78,11 +78,17 @@ async def test_duplicate_broadcast_and_garbage(devnet: Devnet, client: Any, work
 async def test_bad_bundle_signature_and_foreign_pubkey(
     devnet: Devnet, client: Any, worker_key: Key, stranger_key: Key, nonce_opener: Any
 ) -> None:
+    # InputWorkerDataBundle.Validate runs in the message server (msg_server_worker_payload.go), so a
+    # bad bundle passes CheckTx, fails in the block with the sdk codes validations.go uses, and
+    # still pays its fee and uses its sequence.
     nonce = await nonce_opener(devnet)
-    forged = await client.send(worker_key, [payload_msg(worker_key, TOPIC, nonce, signing_key=stranger_key)])
-    assert (forged.codespace, forged.code) == ("emissions", 47)
-    assert "invalid bundle signature" in forged.raw_log
-    foreign = await client.send(
+    before = await client.balance(worker_key)
+    forged = await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce, signing_key=stranger_key)])
+    assert (forged.codespace, forged.code) == ("sdk", 4)
+    assert "signature verification failed" in forged.raw_log
+    assert await client.balance(worker_key) < before
+    assert (await client.info(worker_key)).sequence == 1
+    foreign = await client.deliver(
         worker_key,
         [
             payload_msg(
@@ -90,11 +96,30 @@ async def test_bad_bundle_signature_and_foreign_pubkey(
             )
         ],
     )
-    assert (foreign.codespace, foreign.code) == ("emissions", 47)
-    assert "pubkey" in foreign.raw_log
-    short = await client.send(worker_key, [payload_msg(worker_key, TOPIC, nonce, pubkey_hex="02ab")])
-    assert (short.codespace, short.code) == ("emissions", 47)
+    assert (foreign.codespace, foreign.code) == ("sdk", 4)
+    assert "does not match pubkey" in foreign.raw_log
+    short = await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce, pubkey_hex="02ab")])
+    assert (short.codespace, short.code) == ("sdk", 18)
+    assert "invalid pubkey" in short.raw_log
     assert devnet.accepted_inferences() == []
+
+
+async def test_topic_id_zero_is_reserved(devnet: Devnet, client: Any, worker_key: Key, nonce_opener: Any) -> None:
+    nonce = await nonce_opener(devnet)
+    got = await client.deliver(worker_key, [payload_msg(worker_key, 0, nonce)])
+    assert (got.codespace, got.code) == ("sdk", 29)
+    assert "topic id zero is reserved" in got.raw_log
+
+
+@pytest.mark.parametrize("value", ["1e41", "-2E+40", "1e-41", "0.00000000000000000000000000000000000000000001"])
+async def test_values_outside_the_bounded_range_fail_at_decode(
+    devnet: Devnet, client: Any, worker_key: Key, nonce_opener: Any, value: str
+) -> None:
+    # v10 values are BoundedExp40Dec: |x| in [1e-40, 1e40] or zero, checked when the tx is decoded.
+    nonce = await nonce_opener(devnet)
+    resp = await client.send(worker_key, [payload_msg(worker_key, TOPIC, nonce, value)])
+    assert (resp.codespace, resp.code) == ("sdk", 2)
+    assert "out of range" in resp.raw_log
 
 
 @pytest.mark.parametrize("value", ["+1", "1e-3", "01.5", ".5", "0.0000001", "1E2"])
@@ -102,9 +127,9 @@ async def test_non_canonical_value_breaks_the_bundle_signature(
     devnet: Devnet, client: Any, worker_key: Key, nonce_opener: Any, value: str
 ) -> None:
     nonce = await nonce_opener(devnet)
-    resp = await client.send(worker_key, [payload_msg(worker_key, TOPIC, nonce, value)])
-    assert (resp.codespace, resp.code) == ("emissions", 47)
-    assert "non-canonical value" in resp.raw_log
+    resp = await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce, value)])
+    assert (resp.codespace, resp.code) == ("sdk", 4)
+    assert "signature verification failed" in resp.raw_log
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "", "abc", "1.2.3"])
@@ -113,7 +138,7 @@ async def test_unparseable_value(
 ) -> None:
     nonce = await nonce_opener(devnet)
     resp = await client.send(worker_key, [payload_msg(worker_key, TOPIC, nonce, value)])
-    assert (resp.codespace, resp.code) == ("emissions", 52)
+    assert (resp.codespace, resp.code) == ("sdk", 2)
 
 
 @pytest.mark.parametrize("value", ["0.0123", "-0.5", "1E-7", "1.2345E-7", "100", "0"])
@@ -157,15 +182,58 @@ async def test_lingering_nonce_outside_window_fails_with_67(
         assert nonce not in dn.state.unfulfilled_nonces(TOPIC)
 
 
-async def test_second_submission_in_window_fails_with_78(
+async def test_second_submission_in_window_is_inference_already_submitted(
     devnet: Devnet, client: Any, worker_key: Key, nonce_opener: Any
 ) -> None:
+    # PlanInferenceAdmission: an inferer already in the active set gets a plain errors.New (code 1,
+    # codespace "undefined"), not 78.
     nonce = await nonce_opener(devnet)
     assert (await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce, "0.1")])).code == 0
     again = await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce, "0.2")])
-    assert (again.codespace, again.code) == ("emissions", 78)
-    assert "cannot update EMA more than once per window" in again.raw_log
+    assert (again.codespace, again.code) == ("undefined", 1)
+    assert "inference already submitted" in again.raw_log
     assert [i.value for i in devnet.accepted_inferences(TOPIC)] == ["0.1"]
+
+
+async def test_not_admitted_then_resubmitted_fails_with_78(
+    config_factory: Any, client_for: Any, worker_key: Key, nonce_opener: Any
+) -> None:
+    # A full active set of better rivals: code 0, nothing stored, EMA touched; a second try -> 78.
+    topic = TopicConfig(id=TOPIC, epoch_length=EPOCH, worker_submission_window=WINDOW, max_active_inferers=1,
+                        rivals={"allo1rival": 0.9}, ema_scores={worker_key.address: 0.2})
+    async with Devnet(config_factory(topics=[topic])) as dn, client_for(dn) as client:
+        nonce = await nonce_opener(dn)
+        first = await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce, "0.1")])
+        assert first.code == 0
+        assert dn.accepted_inferences(TOPIC) == []
+        assert dn.state.not_admitted == [(TOPIC, nonce, worker_key.address)]
+        again = await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce, "0.2")])
+        assert (again.codespace, again.code) == ("emissions", 78)
+
+
+async def test_better_score_evicts_the_lowest(
+    config_factory: Any, client_for: Any, worker_key: Key, nonce_opener: Any
+) -> None:
+    topic = TopicConfig(id=TOPIC, epoch_length=EPOCH, worker_submission_window=WINDOW, max_active_inferers=1,
+                        rivals={"allo1rival": 0.1}, ema_scores={worker_key.address: 0.5})
+    async with Devnet(config_factory(topics=[topic])) as dn, client_for(dn) as client:
+        nonce = await nonce_opener(dn)
+        assert (await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce)])).code == 0
+        assert [i.worker for i in dn.accepted_inferences(TOPIC)] == [worker_key.address]
+        assert dn.state.topic(TOPIC).active[nonce] == {worker_key.address}
+
+
+async def test_whitelist_is_enforced_in_the_block_with_the_real_text(
+    config_factory: Any, client_for: Any, worker_key: Key, nonce_opener: Any
+) -> None:
+    topic = TopicConfig(id=TOPIC, epoch_length=EPOCH, worker_submission_window=WINDOW,
+                        worker_whitelist=["allo1someoneelse"])
+    async with Devnet(config_factory(topics=[topic])) as dn, client_for(dn) as client:
+        nonce = await nonce_opener(dn)
+        got = await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce)])
+        assert got.codespace == "emissions" and got.code != 0
+        assert "not permitted to submit payload" in got.raw_log
+        assert (await client.info(worker_key)).sequence == 1  # it paid and used its sequence
 
 
 async def test_unregistered_worker_fails_with_13(
@@ -176,7 +244,7 @@ async def test_unregistered_worker_fails_with_13(
     assert (got.codespace, got.code) == ("emissions", 13)
 
 
-async def test_data_fee_unpaid_fails_with_73(config_factory: Any, client_for: Any, worker_key: Key) -> None:
+async def test_data_fee_unpaid_fails_with_sdk_5(config_factory: Any, client_for: Any, worker_key: Key) -> None:
     # Enough for the gas fee (3e6 uallo), not for a data sending fee of 1e9.
     accounts = {worker_key.address: 3_500_000}
     async with (
@@ -187,7 +255,8 @@ async def test_data_fee_unpaid_fails_with_73(config_factory: Any, client_for: An
         got = await client.deliver(
             worker_key, [payload_msg(worker_key, TOPIC, dn.state.unfulfilled_nonces(TOPIC)[0])]
         )
-        assert (got.codespace, got.code) == ("emissions", 73)
+        # The data sending fee is a bank send (msg_server_util_payment.go): sdk/5 insufficient funds.
+        assert (got.codespace, got.code) == ("sdk", 5)
 
 
 async def test_payload_for_unknown_topic_and_mismatched_bundle(
@@ -196,8 +265,8 @@ async def test_payload_for_unknown_topic_and_mismatched_bundle(
     nonce = await nonce_opener(devnet)
     got = await client.deliver(worker_key, [payload_msg(worker_key, 4242, nonce)])
     assert (got.codespace, got.code) == ("emissions", 6)
-    mismatched = await client.send(worker_key, [payload_msg(worker_key, TOPIC, nonce, bundle_topic_id=68)])
-    assert (mismatched.codespace, mismatched.code) == ("emissions", 52)
+    mismatched = await client.deliver(worker_key, [payload_msg(worker_key, TOPIC, nonce, bundle_topic_id=68)])
+    assert (mismatched.codespace, mismatched.code) == ("sdk", 18)
 
 
 async def test_sender_must_sign(devnet: Devnet, client: Any, worker_key: Key, stranger_key: Key) -> None:

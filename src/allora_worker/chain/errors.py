@@ -16,8 +16,17 @@ class. Messages are redacted before they are stored on the exception.
 | ConfirmTimeout | broadcast ok, not in a block by deadline | keep `broadcast`; reconcile later |
 | Superseded | our tx's sequence was used by another tx | it can never land: re-sign now |
 | QueryFailed | the node refused a query (not transport) | retry next cycle |
+| AlreadyRegistered | `register` for a topic we are already in | done: nothing to do |
+| WouldFail | simulation says the block would reject it | never broadcast (no fee); journal `rejected` |
 | Rejected | any other failure of this tx | journal `rejected`; retry while window open |
+| TopicFatal (NotWhitelisted) | this topic refuses this wallet | stop this topic (one line, `topic_fatal`) |
 | Fatal (subclasses) | config/account problem no retry can fix | stop with the message: it says what to do |
+
+Codes and texts follow allora-chain (x/emissions/types/errors.go, validations.go, the msg servers):
+the bundle's Validate answers with sdk codes (18 invalid request, 4 unauthorized, 29 invalid type),
+a duplicate with a plain "inference already submitted" (codespace "undefined", code 1) or 78, the
+whitelist with "not permitted to submit payload" (matched by text: its number is not confirmed),
+the data sending fee with sdk/5, registering twice with emissions 8.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ SDK = "sdk"
 EMISSIONS = "emissions"
 
 # emissions codespace (allora-chain x/emissions/types/errors.go)
+EMISSIONS_ALREADY_REGISTERED = 8
 EMISSIONS_NOT_REGISTERED = 13
 EMISSIONS_WINDOW_NOT_AVAILABLE = 67
 EMISSIONS_NOT_ENOUGH_FUNDS_FOR_FEE = 73
@@ -133,6 +143,17 @@ class Rejected(ChainError):
     handling = "this attempt failed; retry while the window is open"
 
 
+class WouldFail(Rejected):
+    """Simulation ran the message and the chain said no: broadcasting would only burn the fee,
+    because the message runs in the block (DeliverTx), after the fee is taken."""
+
+    handling = "not broadcast (no fee spent); journal rejected, retry while the window is open"
+
+
+class AlreadyRegistered(ChainError):
+    handling = "done: the wallet is already registered in this topic"
+
+
 class QueryFailed(ChainError):
     """The node answered a call with a non-transport gRPC error (NOT_FOUND, INVALID_ARGUMENT, ...)."""
 
@@ -162,8 +183,14 @@ class NotRegistered(Fatal):
     pass
 
 
-class NotWhitelisted(Fatal):
-    pass
+class TopicFatal(Fatal):
+    """Fatal for one topic only: that topic's loop stops with one line; other topics go on."""
+
+    handling = "this topic stops; the other topics go on"
+
+
+class NotWhitelisted(TopicFatal):
+    handling = "this topic stops: ask the topic's creator to add the wallet to its worker whitelist"
 
 
 class OutOfFunds(Fatal):
@@ -184,7 +211,16 @@ def classify(
     low = log.lower()
     kw = {"code": code, "codespace": codespace, "txhash": txhash}
 
+    if "not permitted to submit payload" in low or "whitelist" in low:
+        # The chain's text (msg_server_worker_payload.go); matched first, before any code, because
+        # its number is not pinned and every later window would fail the same way.
+        return NotWhitelisted(
+            f"the wallet is not permitted to submit to this topic ({log}); ask the topic creator to "
+            "add it to the worker whitelist", **kw
+        )
     if cs == EMISSIONS:
+        if code == EMISSIONS_ALREADY_REGISTERED:
+            return AlreadyRegistered(f"already registered: {log}", **kw)
         if code == EMISSIONS_CANT_UPDATE_EMA_TWICE:
             return AlreadySubmitted(f"already submitted for this window: {log}", **kw)
         if code in (EMISSIONS_WINDOW_NOT_AVAILABLE, EMISSIONS_UNFULFILLED_NONCE_NOT_FOUND):
@@ -234,10 +270,6 @@ def classify(
         return AlreadySubmitted(f"already submitted for this window: {log}", **kw)
     if "window not" in low or "nonce not found" in low or "window closed" in low:
         return WindowClosed(f"worker window closed: {log}", **kw)
-    if "whitelist" in low:
-        return NotWhitelisted(
-            f"the wallet is not whitelisted for this topic ({log}); ask the topic creator to add it", **kw
-        )
     if "not registered" in low:
         return NotRegistered(
             f"the wallet is not registered as a worker in this topic ({log}); "

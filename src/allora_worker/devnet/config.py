@@ -31,6 +31,20 @@ class TopicConfig:
     nonce_linger_blocks: int = 0
     # Height offset of the first epoch start: nonces open at heights where (h - offset) % epoch_length == 0.
     epoch_offset: int = 0
+    # Active-set cap per window (the topic's max_top_inferers_to_reward; None = unlimited). When the
+    # set is full, a payload whose EMA score is not above the set's lowest is included with code 0
+    # and NOT stored (allora-chain x/emissions/keeper: PlanInferenceAdmission).
+    max_active_inferers: int | None = None
+    # Other inferers (address -> EMA score) that fill the active set as each window opens.
+    rivals: dict[str, float] = field(default_factory=dict)
+    # EMA scores of workers at genesis (address -> score); a worker not listed starts at `initial_ema`.
+    ema_scores: dict[str, float] = field(default_factory=dict)
+    initial_ema: float = 0.0
+    # v10 output arity (allora-chain msg_server_worker_payload.go validateWorkerInferenceLabels):
+    # "single" takes at most one label, "" or "y"; "multi" takes up to max_labels from label_whitelist.
+    output_arity: str = "single"
+    max_labels: int = 1
+    label_whitelist: list[str] = field(default_factory=list)
 
 
 def topic_67(epoch_length: int = 12, window: int = 10) -> TopicConfig:
@@ -68,6 +82,10 @@ class DevnetConfig:
     # Blocks are produced on a clock; tests may set False and call `advance_blocks` themselves.
     auto_blocks: bool = True
     genesis_height: int = 1
+    # The emissions version the node serves (9 or 10); with `upgrade_height`, the chain switches
+    # from 9 to 10 when that block is produced (an in-place upgrade, as allora-chain app/upgrades).
+    emissions_version: int = 10
+    upgrade_height: int | None = None
 
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
@@ -75,6 +93,8 @@ class DevnetConfig:
             raise ValueError(f"devnet binds loopback only, not {self.host!r}")
         if self.block_time <= 0:
             raise ValueError("block_time must be > 0")
+        if self.emissions_version not in (9, 10):
+            raise ValueError(f"emissions_version must be 9 or 10, not {self.emissions_version}")
         ids = [t.id for t in self.topics]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate topic id")

@@ -16,8 +16,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from allora_sdk.rpc_client.protos.emissions.v10 import InsertWorkerPayloadRequest, RegisterRequest
+from typing import Any
 
 from allora_worker.devnet import codes, txcheck
 from allora_worker.devnet.config import DevnetConfig, TopicConfig
@@ -75,7 +74,8 @@ class TopicState:
     open_nonces: dict[int, int] = field(default_factory=dict)
     # nonce height -> height after which it leaves the unfulfilled list (window end + linger)
     listed_until: dict[int, int] = field(default_factory=dict)
-    submitted: dict[int, set[str]] = field(default_factory=dict)
+    # nonce -> the active inferer set of that window (who is stored), and its size cap
+    active: dict[int, set[str]] = field(default_factory=dict)
     workers: set[str] = field(default_factory=set)
     windows_opened: int = 0
     last_epoch_start: int = 0
@@ -101,6 +101,9 @@ class ChainState:
         self.blocks: dict[int, Block] = {}
         self.txs: dict[str, TxResult] = {}
         self.inferences: list[AcceptedInference] = []
+        # (topic, address) -> (EMA score, nonce height of its last update)
+        self.ema: dict[tuple[int, str], tuple[float, int]] = {}
+        self.not_admitted: list[tuple[int, int, str]] = []
         self.mempool: list[_Pending] = []
         self._check_seq: dict[str, int] = {}
         self._reserved: dict[str, int] = {}
@@ -117,6 +120,9 @@ class ChainState:
             self.fund(address, amount)
         for topic_id, address in config.registered_workers:
             self.topic(topic_id).workers.add(address)
+        for t in config.topics:
+            for address, score in {**t.ema_scores, **t.rivals}.items():
+                self.ema[(t.id, address)] = (score, 0)
         self.height = config.genesis_height
         self.blocks[self.height] = self._make_block(self.height)
 
@@ -148,6 +154,14 @@ class ChainState:
         with self.lock:
             acc = self.accounts[address]
             return self._check_seq.get(address, acc.sequence)
+
+    @property
+    def emissions_version(self) -> int:
+        """The version served now: 10 from the upgrade height on (app/upgrades: an in-place upgrade)."""
+        up = self.config.upgrade_height
+        if up is not None and self.height >= up:
+            return 10
+        return self.config.emissions_version
 
     # ----- topics ---------------------------------------------------------------------------
     def topic(self, topic_id: int) -> TopicState:
@@ -212,12 +226,17 @@ class ChainState:
             for nonce, until in list(topic.listed_until.items()):
                 if h >= until:
                     del topic.listed_until[nonce]
-                    topic.submitted.pop(nonce, None)
+                    topic.active.pop(nonce, None)
             if cfg.active and (h - cfg.epoch_offset) % cfg.epoch_length == 0:
                 topic.open_nonces[h] = h + cfg.worker_submission_window
                 topic.listed_until[h] = h + cfg.worker_submission_window + cfg.nonce_linger_blocks
                 topic.windows_opened += 1
                 topic.last_epoch_start = h
+                # Rivals submit as the window opens and take active-set slots, best first.
+                best = sorted(cfg.rivals, key=lambda a: -cfg.rivals[a])
+                if cfg.max_active_inferers is not None:
+                    best = best[: cfg.max_active_inferers]
+                topic.active[h] = set(best)
 
     def _rebuild_check_state(self) -> None:
         self._check_seq = {}
@@ -233,7 +252,7 @@ class ChainState:
         with self.lock:
             self.counters["txs_seen"] += 1
             try:
-                tx = txcheck.decode_tx(tx_bytes)
+                tx = txcheck.decode_tx(tx_bytes, self.emissions_version)
                 if any(p.tx.txhash == tx.txhash for p in self.mempool) or tx.txhash in self.txs:
                     raise codes.sdk_error(codes.TX_IN_MEMPOOL_CACHE, "tx already exists in cache")
                 fee, gas_used = self._ante(tx, simulate=False)
@@ -259,7 +278,7 @@ class ChainState:
         """Run the ante checks without signature and the messages without writing. Returns gas."""
         with self.lock:
             self.counters["simulations"] += 1
-            tx = txcheck.decode_tx(tx_bytes)
+            tx = txcheck.decode_tx(tx_bytes, self.emissions_version)
             _, gas_used = self._ante(tx, simulate=True)
             for index, (url, msg) in enumerate(tx.msgs):
                 failure = self._execute(url, msg, tx, write=False)
@@ -360,14 +379,16 @@ class ChainState:
         return result
 
     # ----- emissions messages ---------------------------------------------------------------
-    def _execute(self, url: str, msg: object, tx: DecodedTx, *, write: bool) -> codes.TxFailure | None:
-        if url == txcheck.REGISTER_URL:
-            assert isinstance(msg, RegisterRequest)
+    # These run in the block (DeliverTx) and in Simulate, never at CheckTx: the fee is already
+    # charged and the sequence used when they fail (cosmos-sdk baseapp runTx; allora-chain
+    # msg servers). Each rule names the allora-chain file it follows.
+    def _execute(self, url: str, msg: Any, tx: DecodedTx, *, write: bool) -> codes.TxFailure | None:
+        if txcheck.is_register(url):
             return self._register(msg, write)
-        assert isinstance(msg, InsertWorkerPayloadRequest)
         return self._insert_worker_payload(msg, tx, write)
 
-    def _register(self, msg: RegisterRequest, write: bool) -> codes.TxFailure | None:
+    def _register(self, msg: Any, write: bool) -> codes.TxFailure | None:
+        # x/emissions/keeper/msgserver/msg_server_registrations.go (Register)
         topic = self.topics.get(msg.topic_id)
         if topic is None:
             return codes.emissions_error(codes.E_TOPIC_DOES_NOT_EXIST, "topic does not exist")
@@ -375,7 +396,10 @@ class ChainState:
             return codes.sdk_error(codes.INVALID_REQUEST, "devnet registers workers only: invalid request")
         acc = self.accounts[msg.sender]
         if msg.sender in topic.workers:
-            return None  # re-registering a registered worker only refreshes its node info
+            return codes.emissions_error(
+                codes.E_ADDRESS_ALREADY_REGISTERED,
+                "worker is already registered in this topic: address already registered in a topic",
+            )
         if acc.balance < self.config.registration_fee:
             return codes.emissions_error(
                 codes.E_REGISTRANT_NOT_ENOUGH_DENOM, "topic registrant does not have enough denom"
@@ -385,14 +409,22 @@ class ChainState:
             topic.workers.add(msg.sender)
         return None
 
-    def _insert_worker_payload(
-        self, msg: InsertWorkerPayloadRequest, tx: DecodedTx, write: bool
-    ) -> codes.TxFailure | None:
+    def _insert_worker_payload(self, msg: Any, tx: DecodedTx, write: bool) -> codes.TxFailure | None:
+        """x/emissions/keeper/msgserver/msg_server_worker_payload.go (InsertWorkerPayload), in its order."""
         bundle = msg.worker_data_bundle
-        assert (
-            bundle is not None and bundle.nonce is not None and bundle.inference_forecasts_bundle is not None
-        )
-        topic = self.topics.get(bundle.topic_id)
+        # 1. whitelist (CanSubmitWorkerPayload) before anything else, with the real text
+        topic = self.topics.get(bundle.topic_id) if bundle is not None else None
+        worker = bundle.worker if bundle is not None else ""
+        if topic is not None and not self.can_submit(topic, worker):
+            return codes.emissions_error(
+                codes.E_NOT_PERMITTED_TO_SUBMIT_WORKER_PAYLOAD,
+                "Worker is not permitted to submit payload: not permitted to submit payload",
+            )
+        # 2. InputWorkerDataBundle.Validate (x/emissions/types/validations.go): sdk 18 / 4 / 29
+        failure = txcheck.bundle_failure(msg)
+        if failure is not None:
+            return failure
+        # 3. the topic (ErrInvalidTopicId), the nonce (75), the window (67), registration (13)
         if topic is None:
             return codes.emissions_error(codes.E_INVALID_TOPIC_ID, "invalid topic ID")
         nonce = bundle.nonce.block_height
@@ -402,36 +434,108 @@ class ChainState:
         if not nonce <= self.height <= nonce + window:
             return codes.emissions_error(
                 codes.E_WORKER_NONCE_WINDOW_NOT_AVAILABLE,
-                f"Worker window not open for topic: {topic.config.id}, current block {self.height} , "
-                f"nonce block height: {nonce} , start window: {nonce}, end window: {nonce + window}: "
-                "worker nonce window not available",
+                f"Worker window not open for topic: {topic.config.id}, current block {self.height}, "
+                f"start window: {nonce}, end window: {nonce + window}: worker nonce window not available",
             )
-        if bundle.worker not in topic.workers:
+        if worker not in topic.workers:
             return codes.emissions_error(
                 codes.E_ADDRESS_NOT_REGISTERED,
-                "Error inferer address is not registered in this topic: address not registered",
+                "worker is not registered in this topic: address not registered",
             )
-        if bundle.worker in topic.submitted.get(nonce, set()):
-            return codes.emissions_error(
-                codes.E_CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW,
-                "cannot update EMA more than once per window",
-            )
+        # 4. the data sending fee, a bank send (msg_server_util_payment.go): sdk/5 when short
         acc = self.accounts[msg.sender]
-        if acc.balance < self.config.data_sending_fee:
-            return codes.emissions_error(
-                codes.E_NOT_ENOUGH_FUNDS_FOR_DATA_FEE,
-                f"sender {msg.sender} cannot pay the data sending fee "
-                f"{self.config.data_sending_fee}{FEE_DENOM}",
+        fee = self.config.data_sending_fee
+        if acc.balance < fee:
+            return codes.sdk_error(
+                codes.INSUFFICIENT_FUNDS,
+                f"spendable balance {acc.balance}{FEE_DENOM} is smaller than {fee}{FEE_DENOM}: "
+                "insufficient funds",
             )
-        if write:
-            acc.balance -= self.config.data_sending_fee
-            topic.submitted.setdefault(nonce, set()).add(bundle.worker)
-            inference = bundle.inference_forecasts_bundle.inference
-            if inference is not None:
-                value = inference.values[0].value if inference.values else inference.value
-                self.inferences.append(
-                    AcceptedInference(topic.config.id, nonce, bundle.worker, value, self.height, tx.txhash)
+        inference = bundle.inference_forecasts_bundle.inference
+        if inference is None:
+            return None
+        # 5. labels and output arity (v10 only: v9 inferences carry one unlabeled `value`)
+        labels = self._label_failure(topic, inference)
+        if labels is not None:
+            return labels
+        # 6. admission (x/emissions/keeper: PlanInferenceAdmission): already active -> plain
+        #    errors.New (code 1), EMA already updated for this window -> 78, else open slot /
+        #    evict the lowest / not admitted (code 0, nothing stored).
+        active = topic.active.setdefault(nonce, set())
+        if worker in active:
+            return codes.undefined_error("inference already submitted")
+        score, updated_at = self.ema.get((topic.config.id, worker), (topic.config.initial_ema, 0))
+        if updated_at >= nonce:
+            return codes.emissions_error(
+                codes.E_CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW, "cannot update EMA more than once per window"
+            )
+        cap = topic.config.max_active_inferers
+        evict: str | None = None
+        admitted = cap is None or len(active) < cap
+        if not admitted and active:
+            lowest = min(active, key=lambda a: self._score(topic, a))
+            if score > self._score(topic, lowest):
+                admitted, evict = True, lowest
+        if not write:
+            return None
+        acc.balance -= fee
+        self.ema[(topic.config.id, worker)] = (score, nonce)
+        if not admitted:
+            self.not_admitted.append((topic.config.id, nonce, worker))
+            return None
+        if evict is not None:
+            active.discard(evict)
+        active.add(worker)
+        values = getattr(inference, "values", None)
+        value = values[0].value if values else inference.value
+        self.inferences.append(AcceptedInference(topic.config.id, nonce, worker, value, self.height, tx.txhash))
+        return None
+
+    def _score(self, topic: TopicState, address: str) -> float:
+        return self.ema.get((topic.config.id, address), (topic.config.initial_ema, 0))[0]
+
+    def lowest_active_score(self, topic_id: int, nonce: int) -> float | None:
+        with self.lock:
+            topic = self.topics[topic_id]
+            active = topic.active.get(nonce) or set()
+            return min((self._score(topic, a) for a in active), default=None)
+
+    def ema_score(self, topic_id: int, address: str) -> tuple[float, int]:
+        with self.lock:
+            topic = self.topics[topic_id]
+            return self.ema.get((topic_id, address), (topic.config.initial_ema, 0))
+
+    def can_submit(self, topic: TopicState, address: str) -> bool:
+        whitelist = topic.config.worker_whitelist
+        return whitelist is None or address in whitelist
+
+    def _label_failure(self, topic: TopicState, inference: Any) -> codes.TxFailure | None:
+        """validateWorkerInferenceLabels (msg_server_worker_payload.go), v10 topics only."""
+        if self.emissions_version < 10:
+            return None
+        cfg = topic.config
+        labels = [lv.label for lv in inference.values]
+        cap = 1 if cfg.output_arity == "single" else cfg.max_labels
+        prefix = "input inference failed label validation: "
+        if len(labels) > cap:
+            return codes.emissions_error(
+                codes.E_TOO_MANY_LABELS,
+                f"{prefix}submission has {len(labels)} labels, per-topic cap is {cap}: too many labels",
+            )
+        if len(set(labels)) != len(labels):
+            return codes.emissions_error(codes.E_INVALID_LABEL, f"{prefix}duplicate label: invalid label name")
+        if cfg.output_arity == "single":
+            if labels and labels[0] not in ("", "y"):
+                return codes.emissions_error(
+                    codes.E_INVALID_LABEL, f"single-output topic takes label \"\" or \"y\", not {labels[0]!r}"
                 )
+        elif cfg.label_whitelist:
+            for label in labels:
+                if label not in cfg.label_whitelist:
+                    return codes.emissions_error(
+                        codes.E_LABEL_NOT_IN_WHITELIST,
+                        f"{prefix}label {label!r} is not in topic label whitelist",
+                    )
         return None
 
     # ----- reads for tests and benchmarks ---------------------------------------------------

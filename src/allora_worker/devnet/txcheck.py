@@ -1,23 +1,26 @@
-"""Decoding a TxRaw and the stateless checks (ValidateBasic) the chain runs before any state.
+"""Decoding a TxRaw, the signer checks the ante handler runs, and the worker bundle's Validate.
 
-The ante checks that need account state (fee, funds, pubkey, sequence, signature, gas) live in
-`state.ChainState.check_tx`, which calls `decode_tx` and `validate_basic` first.
+What runs where follows the chain: decoding (unknown type URLs, malformed wire data, out-of-range
+bounded decimals) and the signer checks happen at CheckTx; the ante checks that need account state
+(fee, funds, pubkey, sequence, signature, gas) live in `state.ChainState.check_tx`. The worker data
+bundle's `Validate` is NOT run at CheckTx: allora-chain calls it inside the message server
+(x/emissions/keeper/msgserver/msg_server_worker_payload.go, InsertWorkerPayload), i.e. in the
+block, where a failure still costs the fee. `bundle_failure` is that check; `state` calls it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 import betterproto2
 from allora_sdk.rpc_client.protos.cosmos.crypto.secp256k1 import PubKey
 from allora_sdk.rpc_client.protos.cosmos.tx.signing.v1beta1 import SignMode
 from allora_sdk.rpc_client.protos.cosmos.tx.v1beta1 import AuthInfo, SignDoc, TxBody, TxRaw
-from allora_sdk.rpc_client.protos.emissions.v10 import (
-    InputInferenceForecastBundle,
-    InsertWorkerPayloadRequest,
-    RegisterRequest,
-)
+from allora_sdk.rpc_client.protos.emissions import v9, v10
+from allora_sdk.rpc_client.protos.emissions.v10 import InsertWorkerPayloadRequest
 
 from allora_worker.devnet import codes, crypto, decimal_canon
 
@@ -25,19 +28,38 @@ REGISTER_URL = "/emissions.v10.RegisterRequest"
 INSERT_WORKER_PAYLOAD_URL = "/emissions.v10.InsertWorkerPayloadRequest"
 SECP256K1_PUBKEY_URL = "/cosmos.crypto.secp256k1.PubKey"
 
-# Message types this chain executes; anything else is "unable to resolve type URL" like a chain
-# without that module.
-MSG_TYPES: dict[str, type[betterproto2.Message]] = {
-    REGISTER_URL: RegisterRequest,
-    INSERT_WORKER_PAYLOAD_URL: InsertWorkerPayloadRequest,
+# Message types per emissions version. A node registers the Msg service of its current version
+# only (allora-chain app/app.go, x/emissions/module), so another version's type URL fails at decode
+# with "unable to resolve type URL", like a chain without that module.
+MSG_TYPES_BY_VERSION: dict[int, dict[str, type[betterproto2.Message]]] = {
+    9: {
+        "/emissions.v9.RegisterRequest": v9.RegisterRequest,
+        "/emissions.v9.InsertWorkerPayloadRequest": v9.InsertWorkerPayloadRequest,
+    },
+    10: {
+        REGISTER_URL: v10.RegisterRequest,
+        INSERT_WORKER_PAYLOAD_URL: InsertWorkerPayloadRequest,
+    },
 }
+MSG_TYPES = MSG_TYPES_BY_VERSION[10]
+
+# v10 values are BoundedExp40Dec (allora-chain math/bounded_dec.go): a non-zero |x| outside
+# [1e-40, 1e40] fails when the message is unmarshaled, i.e. at decode.
+BOUND_EXPONENT = 40
+
+
+def is_register(url: str) -> bool:
+    return url.endswith(".RegisterRequest")
+
+
+def is_worker_payload(url: str) -> bool:
+    return url.endswith(".InsertWorkerPayloadRequest")
 
 # Gas model: a flat cost per tx, per byte (ConsumeGasForTxSize, 10/byte on cosmos), per signature
 # verification (secp256k1 = 1000) and a per-message execution cost in the range the real chain reports.
 GAS_BASE = 30_000
 GAS_PER_BYTE = 10
 GAS_SIG_VERIFY = 1_000
-GAS_PER_MSG = {REGISTER_URL: 60_000, INSERT_WORKER_PAYLOAD_URL: 90_000}
 
 
 @dataclass
@@ -73,7 +95,8 @@ class DecodedTx:
             GAS_BASE
             + GAS_PER_BYTE * len(self.tx_bytes)
             + GAS_SIG_VERIFY
-            + sum(GAS_PER_MSG.get(url, 50_000) for url, _ in self.msgs)
+            + sum(90_000 if is_worker_payload(url) else 60_000 if is_register(url) else 50_000
+                  for url, _ in self.msgs)
         )
 
 
@@ -82,7 +105,7 @@ def tx_hash(tx_bytes: bytes) -> str:
     return hashlib.sha256(tx_bytes).hexdigest().upper()
 
 
-def decode_tx(tx_bytes: bytes) -> DecodedTx:
+def decode_tx(tx_bytes: bytes, version: int = 10) -> DecodedTx:
     if not tx_bytes:
         raise codes.sdk_error(codes.TX_DECODE, "tx bytes are empty: tx parse error")
     try:
@@ -97,7 +120,7 @@ def decode_tx(tx_bytes: bytes) -> DecodedTx:
         raise codes.sdk_error(codes.TX_DECODE, f"{exc}: tx parse error") from exc
     msgs: list[tuple[str, betterproto2.Message]] = []
     for any_msg in body.messages:
-        msg_type = MSG_TYPES.get(any_msg.type_url)
+        msg_type = MSG_TYPES_BY_VERSION[version].get(any_msg.type_url)
         if msg_type is None:
             raise codes.sdk_error(
                 codes.TX_DECODE, f"unable to resolve type URL {any_msg.type_url}: tx parse error"
@@ -140,6 +163,10 @@ def decode_tx(tx_bytes: bytes) -> DecodedTx:
             raise codes.sdk_error(
                 codes.INSUFFICIENT_FEE, f"invalid fee amount {coin.amount}: insufficient fee"
             ) from exc
+    if version >= 10:
+        for url, msg in msgs:
+            if is_worker_payload(url):
+                _check_bounds(msg)  # type: ignore[arg-type]
     decoded = DecodedTx(
         tx_bytes=tx_bytes,
         txhash=tx_hash(tx_bytes),
@@ -157,9 +184,9 @@ def decode_tx(tx_bytes: bytes) -> DecodedTx:
 
 
 def validate_basic(tx: DecodedTx) -> None:
-    """Stateless message checks run in CheckTx (msg.ValidateBasic and the bundle's Validate)."""
+    """The signer checks of the ante handler (GetSigners): a valid bech32 sender that signed."""
     signer = tx.signer
-    for url, msg in tx.msgs:
+    for _url, msg in tx.msgs:
         sender = str(getattr(msg, "sender", ""))
         if not crypto.is_valid_address(sender):
             raise codes.sdk_error(
@@ -167,83 +194,102 @@ def validate_basic(tx: DecodedTx) -> None:
             )
         if sender != signer:
             raise codes.sdk_error(codes.UNAUTHORIZED, "all messages must have the same signer: unauthorized")
-        if url == INSERT_WORKER_PAYLOAD_URL:
-            assert isinstance(msg, InsertWorkerPayloadRequest)
-            validate_worker_payload(msg)
 
 
-def validate_worker_payload(msg: InsertWorkerPayloadRequest) -> None:
-    """The worker data bundle checks: shape, canonical values, pubkey ownership, bundle signature."""
+def _check_bounds(msg: InsertWorkerPayloadRequest) -> None:
     bundle = msg.worker_data_bundle
-    if bundle is None or bundle.inference_forecasts_bundle is None or bundle.nonce is None:
-        raise codes.emissions_error(codes.E_INVALID_VALUE, "worker data bundle is incomplete: invalid value")
-    inner = bundle.inference_forecasts_bundle
-    if inner.inference is None and inner.forecast is None:
-        raise codes.emissions_error(
-            codes.E_INVALID_VALUE, "bundle has neither inference nor forecast: invalid value"
-        )
-    for part, who, topic, height in (
-        (
-            inner.inference,
-            inner.inference and inner.inference.inferer,
-            inner.inference and inner.inference.topic_id,
-            inner.inference and inner.inference.block_height,
-        ),
-        (
-            inner.forecast,
-            inner.forecast and inner.forecast.forecaster,
-            inner.forecast and inner.forecast.topic_id,
-            inner.forecast and inner.forecast.block_height,
-        ),
-    ):
-        if part is None:
-            continue
-        if who != bundle.worker:
-            raise codes.sdk_error(
-                codes.UNAUTHORIZED, "inferer/forecaster does not match bundle worker: unauthorized"
-            )
-        if topic != bundle.topic_id or height != bundle.nonce.block_height:
-            raise codes.emissions_error(
-                codes.E_INVALID_VALUE,
-                "inference topic or block height does not match the bundle nonce: invalid value",
-            )
-    # Values must parse as the chain's Dec; the chain then re-marshals them before verifying the signature.
-    canonical_bundle = InputInferenceForecastBundle.parse(bytes(inner))
-    non_canonical: list[str] = []
-    for holder in _value_holders(canonical_bundle):
-        text = holder.value
+    inner = bundle.inference_forecasts_bundle if bundle is not None else None
+    if inner is None:
+        return
+    for holder in _value_holders(inner):
         try:
-            fixed = decimal_canon.canonical(text)
+            value = decimal_canon.parse(holder.value)
         except decimal_canon.InvalidDecimal as exc:
-            raise codes.emissions_error(codes.E_INVALID_VALUE, f"{exc}: invalid value") from exc
-        if fixed != text:
-            non_canonical.append(f"{text!r} re-marshals as {fixed!r}")
-            holder.value = fixed
+            raise codes.sdk_error(codes.TX_DECODE, f"{exc}: tx parse error") from exc
+        if value != 0 and not (
+            Decimal(f"1e-{BOUND_EXPONENT}") <= abs(value) <= Decimal(f"1e{BOUND_EXPONENT}")
+        ):
+            raise codes.sdk_error(
+                codes.TX_DECODE,
+                f"value {holder.value} out of range: |x| must be in [1e-{BOUND_EXPONENT}, "
+                f"1e{BOUND_EXPONENT}] or zero: tx parse error",
+            )
+
+
+def bundle_failure(msg: betterproto2.Message) -> codes.TxFailure | None:
+    """InputWorkerDataBundle.Validate (allora-chain x/emissions/types/validations.go), run by the
+    message server in the block. sdk codes: 18 invalid request, 4 unauthorized, 29 invalid type."""
+    bundle = getattr(msg, "worker_data_bundle", None)
+    prefix = "Error validating worker data bundle: "
+
+    def bad(code: int, text: str, kind: str) -> codes.TxFailure:
+        return codes.sdk_error(code, f"{prefix}{text}: {kind}")
+
+    if bundle is None:
+        return bad(codes.INVALID_REQUEST, "worker data bundle cannot be nil", "invalid request")
+    if bundle.nonce is None:
+        return bad(codes.INVALID_REQUEST, "worker data bundle nonce cannot be nil", "invalid request")
+    if bundle.nonce.block_height <= 0:
+        return bad(codes.INVALID_TYPE, "worker data bundle nonce block height must be greater than 0",
+                   "invalid type")
+    if not bundle.worker:
+        return bad(codes.INVALID_REQUEST, "worker cannot be empty", "invalid request")
     try:
         pubkey = bytes.fromhex(bundle.pubkey)
     except ValueError:
         pubkey = b""
-    if len(pubkey) != 33 or crypto.pubkey_to_address(pubkey) != bundle.worker:
-        raise codes.emissions_error(
-            codes.E_SIGNATURE_VERIFICATION_FAILED,
-            "bundle pubkey is not a 33-byte compressed key of the worker address: "
-            "signature verification was failed",
-        )
+    if len(pubkey) != 33:
+        return bad(codes.INVALID_REQUEST, "invalid pubkey", "invalid request")
+    if not bundle.inferences_forecasts_bundle_signature:
+        return bad(codes.INVALID_REQUEST, "signature cannot be empty", "invalid request")
+    inner = bundle.inference_forecasts_bundle
+    if inner is None or (inner.inference is None and inner.forecast is None):
+        return bad(codes.INVALID_REQUEST, "inference and forecast cannot both be nil", "invalid request")
+    owner = crypto.pubkey_to_address(pubkey)
+    for part, who in ((inner.inference, "inferer"), (inner.forecast, "forecaster")):
+        if part is None:
+            continue
+        actor = getattr(part, who)
+        if part.topic_id == 0:
+            return bad(codes.INVALID_TYPE, "topic id is invalid: topic id zero is reserved", "invalid type")
+        if not crypto.is_valid_address(actor):
+            return bad(codes.INVALID_ADDRESS, f"{who} address is invalid", "invalid address")
+        if actor != owner:
+            return bad(codes.UNAUTHORIZED, f"{who} {actor} does not match pubkey {owner}", "unauthorized")
+        if actor != bundle.worker:
+            return bad(codes.UNAUTHORIZED, f"{who} {actor} does not match worker address {bundle.worker}",
+                       "unauthorized")
+        if part.topic_id != bundle.topic_id:
+            return bad(codes.INVALID_REQUEST,
+                       f"topic id {part.topic_id} does not match bundle topic id {bundle.topic_id}",
+                       "invalid request")
+        if part.block_height != bundle.nonce.block_height:
+            return bad(codes.INVALID_REQUEST,
+                       f"block height {part.block_height} does not match bundle block height "
+                       f"{bundle.nonce.block_height}", "invalid request")
+    # The chain verifies the signature over its own re-marshaling of the decoded values, so a value
+    # whose text is not canonical ("+1", "1e-3") fails here even though the worker signed its bytes.
+    canonical_bundle = type(inner).parse(bytes(inner))
+    for holder in _value_holders(canonical_bundle):
+        try:
+            holder.value = decimal_canon.canonical(holder.value)
+        except decimal_canon.InvalidDecimal:
+            return codes.sdk_error(codes.TX_DECODE, f"invalid decimal {holder.value!r}: tx parse error")
     if not crypto.verify(pubkey, bundle.inferences_forecasts_bundle_signature, bytes(canonical_bundle)):
-        why = f" (non-canonical value: {', '.join(non_canonical)})" if non_canonical else ""
-        raise codes.emissions_error(
-            codes.E_SIGNATURE_VERIFICATION_FAILED,
-            f"invalid bundle signature{why}: signature verification was failed",
-        )
+        return bad(codes.UNAUTHORIZED, "signature verification failed", "unauthorized")
+    return None
 
 
-def _value_holders(bundle: InputInferenceForecastBundle) -> list[betterproto2.Message]:
+def _value_holders(bundle: betterproto2.Message) -> list[Any]:
     """Every message in the bundle whose `value` field is a Dec string the chain re-marshals."""
-    out: list[betterproto2.Message] = []
-    if bundle.inference is not None:
-        if bundle.inference.value or not bundle.inference.values:
-            out.append(bundle.inference)
-        out.extend(bundle.inference.values)
-    if bundle.forecast is not None:
-        out.extend(bundle.forecast.forecast_elements)
+    out: list[Any] = []
+    inference = getattr(bundle, "inference", None)
+    if inference is not None:
+        values = getattr(inference, "values", [])
+        if inference.value or not values:
+            out.append(inference)
+        out.extend(values)
+    forecast = getattr(bundle, "forecast", None)
+    if forecast is not None:
+        out.extend(forecast.forecast_elements)
     return out
