@@ -14,6 +14,7 @@ States and their meaning:
     confirmed  the chain holds our inference for this nonce (terminal)
     rejected   the last attempt failed; the nonce may be retried while its window is open
     missed     the window closed without our inference (terminal)
+    not_admitted  included with code 0 but not stored (active set full of better EMA scores; terminal)
 
 `signed` and `broadcast` are in flight: after a restart they must be reconciled with the chain
 (`allora_worker.worker.reconcile`) before anything is re-signed, so a second tx for the same nonce is
@@ -45,9 +46,12 @@ BROADCAST = "broadcast"
 CONFIRMED = "confirmed"
 REJECTED = "rejected"
 MISSED = "missed"
+# Included with code 0 but not stored: the topic's active set was full of better EMA scores
+# (allora-chain PlanInferenceAdmission). Terminal: the chain took our one try for this window.
+NOT_ADMITTED = "not_admitted"
 
-STATES = (CLAIMED, SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED)
-TERMINAL = frozenset({CONFIRMED, MISSED})
+STATES = (CLAIMED, SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED, NOT_ADMITTED)
+TERMINAL = frozenset({CONFIRMED, MISSED, NOT_ADMITTED})
 IN_FLIGHT = frozenset({SIGNED, BROADCAST})
 
 # Allowed transitions. `signed -> signed` is a re-sign (new sequence/fee) after a CheckTx rejection
@@ -55,12 +59,13 @@ IN_FLIGHT = frozenset({SIGNED, BROADCAST})
 # tx is gone for good. `rejected -> claimed` is a retry of a still-open window.
 _ALLOWED: dict[str | None, frozenset[str]] = {
     None: frozenset({CLAIMED, MISSED}),
-    CLAIMED: frozenset({CLAIMED, SIGNED, REJECTED, MISSED, CONFIRMED}),
-    SIGNED: frozenset({SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED}),
-    BROADCAST: frozenset({SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED}),
-    REJECTED: frozenset({CLAIMED, REJECTED, MISSED, CONFIRMED}),
+    CLAIMED: frozenset({CLAIMED, SIGNED, REJECTED, MISSED, CONFIRMED, NOT_ADMITTED}),
+    SIGNED: frozenset({SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED, NOT_ADMITTED}),
+    BROADCAST: frozenset({SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED, NOT_ADMITTED}),
+    REJECTED: frozenset({CLAIMED, REJECTED, MISSED, CONFIRMED, NOT_ADMITTED}),
     CONFIRMED: frozenset(),
     MISSED: frozenset(),
+    NOT_ADMITTED: frozenset(),
 }
 
 # SQLite page cache per journal connection, KiB.
@@ -382,6 +387,15 @@ class Journal:
         if txhash is not None:
             fields["txhash"] = txhash
         return self._transition(topic_id, nonce, CONFIRMED, detail=detail, **fields)
+
+    def mark_not_admitted(
+        self, topic_id: int, nonce: int, *, reason: str, txhash: str | None = None, height: int | None = None,
+    ) -> Entry:
+        """Included (code 0) but the chain did not store our inference: its active set kept others."""
+        fields: dict[str, Any] = {"height": height, "chain_code": 0, "error": reason}
+        if txhash is not None:
+            fields["txhash"] = txhash
+        return self._transition(topic_id, nonce, NOT_ADMITTED, detail=reason, **fields)
 
     def mark_rejected(
         self, topic_id: int, nonce: int, *, error: str, chain_code: int | None = None,

@@ -117,13 +117,14 @@ async def test_data_fee_shortfall_is_out_of_funds(env: Env) -> None:
     data_fee = env.devnet.config.data_sending_fee
     env.devnet.fund(w.address, data_fee)
     nonce = await env.open_nonce(c, 67)
-    # Top up to exactly the tx fee plus half the data sending fee: the tx passes CheckTx, then the
-    # emissions module cannot take its data fee (code 73).
+    # Top up to exactly the tx fee plus half the data sending fee: the tx passes CheckTx (and the
+    # simulation, which charges no gas fee), then in the block the data fee's bank send fails:
+    # sdk/5 insufficient funds (allora-chain msg_server_util_payment.go).
     probe = await c.prepare(67, nonce, 0.01)
     env.devnet.fund(w.address, probe.fee - data_fee // 2)
     with pytest.raises(E.OutOfFunds) as info:
         await c.submit(67, nonce, 0.01)
-    assert info.value.code in (73, None)
+    assert (info.value.codespace, info.value.code) == ("sdk", 5)
 
 
 async def test_chain_id_mismatch_is_fatal(env: Env) -> None:

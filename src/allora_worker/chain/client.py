@@ -15,57 +15,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import typing
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from allora_sdk.rpc_client.protos.cosmos.auth.v1beta1 import QueryAccountInfoRequest
-from allora_sdk.rpc_client.protos.cosmos.auth.v1beta1 import QueryStub as AuthStub
-from allora_sdk.rpc_client.protos.cosmos.bank.v1beta1 import QueryBalanceRequest
-from allora_sdk.rpc_client.protos.cosmos.bank.v1beta1 import QueryStub as BankStub
-from allora_sdk.rpc_client.protos.cosmos.base.abci.v1beta1 import TxResponse
-from allora_sdk.rpc_client.protos.cosmos.base.tendermint.v1beta1 import (
-    GetLatestBlockRequest,
-    GetNodeInfoRequest,
-)
-from allora_sdk.rpc_client.protos.cosmos.base.tendermint.v1beta1 import ServiceStub as TendermintStub
-from allora_sdk.rpc_client.protos.cosmos.tx.v1beta1 import (
-    BroadcastMode,
-    BroadcastTxRequest,
-    GetTxRequest,
-    SimulateRequest,
-)
-from allora_sdk.rpc_client.protos.cosmos.tx.v1beta1 import ServiceStub as TxStub
-from allora_sdk.rpc_client.protos.emissions.v10 import (
-    CanSubmitWorkerPayloadRequest,
-    GetTopicRequest,
-    GetUnfulfilledWorkerNoncesRequest,
-    GetWorkerSubmissionWindowStatusRequest,
-    GetWorkerSubmissionWindowStatusResponse,
-    IsTopicActiveRequest,
-    IsWorkerNonceUnfulfilledRequest,
-    IsWorkerRegisteredInTopicIdRequest,
-    Topic,
-)
-from allora_sdk.rpc_client.protos.emissions.v10 import (
-    QueryServiceStub as EmissionsStub,
-)
-from allora_sdk.rpc_client.protos.feemarket.feemarket.v1 import GasPriceRequest
-from allora_sdk.rpc_client.protos.feemarket.feemarket.v1 import QueryStub as FeemarketStub
-from allora_sdk.rpc_client.protos.google.protobuf import Any
-
 from allora_worker.chain import errors as E
+from allora_worker.chain.emissions import EmissionsAdapter, UnsupportedVersion, probe
 from allora_worker.chain.endpoints import EndpointPool
 from allora_worker.chain.fees import FeePlan, parse_dec_coin_amount
-from allora_worker.chain.tx import (
-    INSERT_WORKER_PAYLOAD_URL,
-    REGISTER_URL,
-    any_of,
-    build_tx,
-    register_msg,
-    worker_payload,
+from allora_worker.chain.protos import (
+    Any,
+    AuthStub,
+    BankStub,
+    BroadcastMode,
+    BroadcastTxRequest,
+    FeemarketStub,
+    GasPriceRequest,
+    GetLatestBlockRequest,
+    GetNodeInfoRequest,
+    GetTxRequest,
+    QueryAccountInfoRequest,
+    QueryBalanceRequest,
+    SimulateRequest,
+    TendermintStub,
+    TxResponse,
+    TxStub,
+    emissions_module,
 )
+from allora_worker.chain.tx import build_tx
 from allora_worker.chain.wallet import Wallet
 from allora_worker.secrets import describe
 
@@ -106,6 +85,20 @@ class SubmitResult:
     fee: int
     sequence: int
     attempts: int
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether the chain stored our inference for a nonce, with the scores that decided it."""
+
+    stored: bool | None  # None: this emissions version cannot tell
+    our_score: float | None = None
+    lowest_score: float | None = None
+
+    def words(self) -> str:
+        ours = "unknown" if self.our_score is None else f"{self.our_score:.6g}"
+        lowest = "unknown" if self.lowest_score is None else f"{self.lowest_score:.6g}"
+        return f"our EMA score {ours} vs the active set's lowest {lowest}"
 
 
 @dataclass
@@ -173,6 +166,10 @@ class ChainClient:
         self.backoff_s = backoff_s
         self.rebroadcast_s = rebroadcast_s
         self._alloc: _SequenceAllocator | None = None
+        # The emissions version the node serves, found by probing (None until the first need).
+        self.emissions: EmissionsAdapter | None = None
+        self.on_version: Callable[[EmissionsAdapter], None] | None = None
+        self._topics: dict[int, object] = {}
 
     async def __aenter__(self) -> ChainClient:
         return self
@@ -217,38 +214,85 @@ class ChainClient:
             "GetLatestBlock",
             lambda ch, t: TendermintStub(ch).get_latest_block(GetLatestBlockRequest(), timeout=t),
         )
-        block = resp.sdk_block or resp.block  # type: ignore[attr-defined]
+        block = resp.sdk_block or resp.block
         return int(block.header.height) if block and block.header else 0
 
-    async def topic(self, topic_id: int) -> Topic:
+    # -- the emissions version -----------------------------------------------------------------
+
+    async def negotiate(self) -> EmissionsAdapter:
+        """Probe which emissions version the node serves (newest first) and use its adapter.
+        Raises `UnsupportedVersionError` naming a version this worker does not speak."""
+
+        async def serves(version: int) -> bool:
+            module = emissions_module(version)
+            try:
+                await self.pool.call(
+                    f"emissions.v{version}.GetParams",
+                    lambda ch, t: module.QueryServiceStub(ch).get_params(module.GetParamsRequest(), timeout=t),
+                )
+            except E.QueryFailed as exc:
+                if exc.status == "UNIMPLEMENTED":
+                    return False
+                raise
+            return True
+
         try:
-            resp = await self.pool.call(
-                "GetTopic",
-                lambda ch, t: EmissionsStub(ch).get_topic(GetTopicRequest(topic_id=topic_id), timeout=t),
+            adapter = await probe(serves)
+        except UnsupportedVersion as exc:
+            raise E.UnsupportedVersionError(str(exc)) from None
+        changed = self.emissions is not None and self.emissions.version != adapter.version
+        self.emissions = adapter
+        if changed:
+            log.warning("the node now serves %s (a chain upgrade); continuing with it", adapter.name)
+            self._topics.clear()
+        if self.on_version is not None:
+            self.on_version(adapter)
+        return adapter
+
+    async def _adapter(self) -> EmissionsAdapter:
+        return self.emissions if self.emissions is not None else await self.negotiate()
+
+    async def _em(self, what: str,
+                  call: Callable[[EmissionsAdapter, typing.Any, float], Awaitable[typing.Any]]) -> typing.Any:
+        """An emissions query through the current version's stub. UNIMPLEMENTED means the node
+        moved to another version (an upgrade): probe again and ask once more."""
+        adapter = await self._adapter()
+        try:
+            return await self.pool.call(what, lambda ch, t: call(adapter, adapter.query(ch), t))
+        except E.QueryFailed as exc:
+            if exc.status != "UNIMPLEMENTED":
+                raise
+        log.info("%s: %s is not served any more; probing the node's emissions version", what, adapter.name)
+        adapter = await self.negotiate()
+        return await self.pool.call(what, lambda ch, t: call(adapter, adapter.query(ch), t))
+
+    async def topic(self, topic_id: int) -> typing.Any:
+        try:
+            resp: typing.Any = await self._em(
+                "GetTopic", lambda a, q, t: q.get_topic(a.pkg.GetTopicRequest(topic_id=topic_id), timeout=t)
             )
         except E.QueryFailed as exc:
             if not exc.not_found:
                 raise
-            resp = None  # type: ignore[assignment]
+            resp = None
         if resp is None or resp.topic is None:
             raise E.Fatal(f"topic {topic_id} does not exist on {self.chain_id}; check the topic id")
+        self._topics[topic_id] = resp.topic
         return resp.topic
 
     async def is_topic_active(self, topic_id: int) -> bool:
-        resp = await self.pool.call(
+        resp: typing.Any = await self._em(
             "IsTopicActive",
-            lambda ch, t: EmissionsStub(ch).is_topic_active(
-                IsTopicActiveRequest(topic_id=topic_id), timeout=t
-            ),
+            lambda a, q, t: q.is_topic_active(a.pkg.IsTopicActiveRequest(topic_id=topic_id), timeout=t),
         )
         return bool(resp.is_active)
 
     async def open_nonces(self, topic_id: int) -> list[int]:
         """Open worker nonces (block heights), oldest first. Empty between windows: not an error."""
-        resp = await self.pool.call(
+        resp: typing.Any = await self._em(
             "GetUnfulfilledWorkerNonces",
-            lambda ch, t: EmissionsStub(ch).get_unfulfilled_worker_nonces(
-                GetUnfulfilledWorkerNoncesRequest(topic_id=topic_id), timeout=t
+            lambda a, q, t: q.get_unfulfilled_worker_nonces(
+                a.pkg.GetUnfulfilledWorkerNoncesRequest(topic_id=topic_id), timeout=t
             ),
         )
         if resp.nonces is None:
@@ -256,42 +300,76 @@ class ChainClient:
         return sorted({n.block_height for n in resp.nonces.nonces})
 
     async def is_nonce_open(self, topic_id: int, nonce: int) -> bool:
-        resp = await self.pool.call(
+        resp: typing.Any = await self._em(
             "IsWorkerNonceUnfulfilled",
-            lambda ch, t: EmissionsStub(ch).is_worker_nonce_unfulfilled(
-                IsWorkerNonceUnfulfilledRequest(topic_id=topic_id, block_height=nonce), timeout=t
+            lambda a, q, t: q.is_worker_nonce_unfulfilled(
+                a.pkg.IsWorkerNonceUnfulfilledRequest(topic_id=topic_id, block_height=nonce), timeout=t
             ),
         )
         return bool(resp.is_worker_nonce_unfulfilled)
 
-    async def window_status(self, topic_id: int) -> GetWorkerSubmissionWindowStatusResponse:
+    async def window_status(self, topic_id: int) -> typing.Any:
         address = self.wallet.address if self.wallet else ""
-        return await self.pool.call(
+        return await self._em(
             "GetWorkerSubmissionWindowStatus",
-            lambda ch, t: EmissionsStub(ch).get_worker_submission_window_status(
-                GetWorkerSubmissionWindowStatusRequest(topic_id=topic_id, address=address), timeout=t
+            lambda a, q, t: q.get_worker_submission_window_status(
+                a.pkg.GetWorkerSubmissionWindowStatusRequest(topic_id=topic_id, address=address), timeout=t
             ),
         )
 
     async def can_submit(self, topic_id: int) -> bool:
         address = self._need_wallet().address
-        resp = await self.pool.call(
+        resp: typing.Any = await self._em(
             "CanSubmitWorkerPayload",
-            lambda ch, t: EmissionsStub(ch).can_submit_worker_payload(
-                CanSubmitWorkerPayloadRequest(topic_id=topic_id, address=address), timeout=t
+            lambda a, q, t: q.can_submit_worker_payload(
+                a.pkg.CanSubmitWorkerPayloadRequest(topic_id=topic_id, address=address), timeout=t
             ),
         )
         return bool(resp.can_submit_worker_payload)
 
     async def is_registered(self, topic_id: int, address: str | None = None) -> bool:
         addr = address or self._need_wallet().address
-        resp = await self.pool.call(
+        resp: typing.Any = await self._em(
             "IsWorkerRegisteredInTopicId",
-            lambda ch, t: EmissionsStub(ch).is_worker_registered_in_topic_id(
-                IsWorkerRegisteredInTopicIdRequest(topic_id=topic_id, address=addr), timeout=t
+            lambda a, q, t: q.is_worker_registered_in_topic_id(
+                a.pkg.IsWorkerRegisteredInTopicIdRequest(topic_id=topic_id, address=addr), timeout=t
             ),
         )
         return bool(resp.is_registered)
+
+    async def admission(self, topic_id: int, nonce: int) -> Admission:
+        """Ask the chain whether it stored our inference for `nonce` (code 0 does not promise it:
+        a full active set keeps the best EMA scores, PlanInferenceAdmission), and the scores."""
+        address = self._need_wallet().address
+        try:
+            stored: typing.Any = await self._em(
+                "GetWorkerLatestInputInferenceByTopicId",
+                lambda a, q, t: a.admitted(q, topic_id, nonce, address, t),
+            )
+        except E.ChainError as exc:
+            # Unknown is reported as stored (the tx did land); the log says we could not check.
+            log.info("admission of topic %d nonce %d unknown: %s", topic_id, nonce, describe(exc))
+            stored = None
+        ours = lowest = None
+        if stored is False:
+            ours, lowest = await self._scores(topic_id, address)
+        return Admission(stored=stored, our_score=ours, lowest_score=lowest)
+
+    async def _scores(self, topic_id: int, address: str) -> tuple[float | None, float | None]:
+        def score(resp: typing.Any) -> float | None:
+            try:
+                return float(resp.score.score) if resp.score is not None and resp.score.score else None
+            except ValueError:
+                return None
+
+        try:
+            ours = await self._em("GetInfererScoreEma", lambda a, q, t: q.get_inferer_score_ema(
+                a.pkg.GetInfererScoreEmaRequest(topic_id=topic_id, inferer=address), timeout=t))
+            lowest = await self._em("GetCurrentLowestInfererScore", lambda a, q, t: q.get_current_lowest_inferer_score(
+                a.pkg.GetCurrentLowestInfererScoreRequest(topic_id=topic_id), timeout=t))
+        except E.ChainError:
+            return None, None
+        return score(ours), score(lowest)
 
     async def account(self, address: str | None = None) -> Account:
         addr = address or self._need_wallet().address
@@ -354,12 +432,12 @@ class ChainClient:
     async def simulate(self, msgs: list[Any], sequence: int, account_number: int) -> int:
         """Gas the chain reports for `msgs`, × gas_adjustment. A chain verdict raises its class."""
         wallet = self._need_wallet()
-        probe = build_tx(wallet, msgs, chain_id=self.chain_id, account_number=account_number,
+        draft = build_tx(wallet, msgs, chain_id=self.chain_id, account_number=account_number,
                          sequence=sequence, gas_limit=0, fee_amount=0, fee_denom=self.fee_denom, sign=False)
         try:
             resp = await self.pool.call(
                 "Simulate",
-                lambda ch, t: TxStub(ch).simulate(SimulateRequest(tx_bytes=probe.tx_bytes), timeout=t),
+                lambda ch, t: TxStub(ch).simulate(SimulateRequest(tx_bytes=draft.tx_bytes), timeout=t),
             )
         except E.QueryFailed as exc:
             raise E.classify(None, None, exc.grpc_message or str(exc)) from None
@@ -388,9 +466,13 @@ class ChainClient:
         except E.SequenceMismatch as exc:
             await self._resync(exc.expected)
             gas = await self.simulate(msgs, alloc.next_sequence, alloc.account_number)
+        except E.VersionMismatch:
+            raise
         except E.Rejected as exc:
-            log.info("simulation failed (%s); using default gas %d", exc, DEFAULT_GAS_LIMIT)
-            gas = DEFAULT_GAS_LIMIT
+            # The message runs in the block, after the fee is taken: a tx the simulation already
+            # rejected would fail there too and burn its fee. Never broadcast it.
+            raise E.WouldFail(f"simulation says the chain would reject this tx: {exc.message}",
+                              code=exc.code, codespace=exc.codespace) from None
         except E.OutOfGas:
             gas = DEFAULT_GAS_LIMIT
         base = await self.gas_price()
@@ -470,11 +552,18 @@ class ChainClient:
                 raise E.ConfirmTimeout(f"tx {txhash} not in a block after {budget:.3g}s", txhash=txhash)
             await asyncio.sleep(self.poll_interval_s)
 
+    async def _payload(self, topic_id: int, nonce: int, value: float | str) -> tuple[list[Any], str]:
+        adapter = await self._adapter()
+        topic = self._topics.get(topic_id)
+        if topic is None and adapter.version >= 10:
+            topic = await self.topic(topic_id)  # its output arity decides the label
+        built = adapter.payload(self._need_wallet(), topic, topic_id, nonce, value)
+        return [built.msg], built.value
+
     async def prepare(self, topic_id: int, nonce: int, value: float | str) -> SignedTx:
         """Sign the payload with the wallet's next sequence (no broadcast). The caller must hold
         `allocator.lock` from here until `broadcast` returns, or use `submit`."""
-        msg, canonical = worker_payload(self._need_wallet(), topic_id, nonce, value)
-        msgs = [any_of(INSERT_WORKER_PAYLOAD_URL, msg)]
+        msgs, canonical = await self._payload(topic_id, nonce, value)
         plan = await self._plan(msgs)
         return self._sign(msgs, plan, topic_id, nonce, canonical)
 
@@ -495,12 +584,21 @@ class ChainClient:
         `on_signed` runs after signing and before broadcast; `on_broadcast` after CheckTx accepted
         the tx and before confirmation. Both are synchronous so a journal write completes first.
         `confirm_timeout_s` bounds each confirmation (the scheduler passes what is left of the
-        window); None means the client's confirm_timeout_s.
+        window); None means the client's confirm_timeout_s. A message type the node no longer
+        knows (a chain upgrade between versions) is rebuilt once for the version it now serves.
         """
-        msg, canonical = worker_payload(self._need_wallet(), topic_id, nonce, value)
-        msgs = [any_of(INSERT_WORKER_PAYLOAD_URL, msg)]
-        resp, signed, attempts = await self._send(msgs, topic_id, nonce, canonical, on_signed, on_broadcast,
-                                                  confirm_timeout_s)
+        for _ in range(2):
+            msgs, canonical = await self._payload(topic_id, nonce, value)
+            try:
+                resp, signed, attempts = await self._send(msgs, topic_id, nonce, canonical, on_signed,
+                                                          on_broadcast, confirm_timeout_s)
+                break
+            except E.VersionMismatch as exc:
+                log.warning("topic %d nonce %d: %s; probing the node's emissions version", topic_id, nonce,
+                            exc.message)
+                await self.negotiate()
+        else:
+            raise E.Rejected(f"the node rejects both emissions message versions (topic {topic_id})")
         return SubmitResult(
             topic_id=topic_id, nonce=nonce, value=canonical, txhash=signed.txhash, height=int(resp.height),
             gas_wanted=int(resp.gas_wanted), gas_used=int(resp.gas_used), fee=signed.fee,
@@ -508,8 +606,9 @@ class ChainClient:
         )
 
     async def register(self, topic_id: int) -> TxResponse:
-        """Register the wallet as a worker in `topic_id` (no-op if it already is)."""
-        msgs = [any_of(REGISTER_URL, register_msg(self._need_wallet(), topic_id))]
+        """Register the wallet as a worker in `topic_id` (AlreadyRegistered if it already is)."""
+        adapter = await self._adapter()
+        msgs = [adapter.register(self._need_wallet(), topic_id)]
         resp, _, _ = await self._send(msgs, topic_id, 0, "", None, None)
         return resp
 

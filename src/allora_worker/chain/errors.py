@@ -17,6 +17,7 @@ class. Messages are redacted before they are stored on the exception.
 | Superseded | our tx's sequence was used by another tx | it can never land: re-sign now |
 | QueryFailed | the node refused a query (not transport) | retry next cycle |
 | AlreadyRegistered | `register` for a topic we are already in | done: nothing to do |
+| VersionMismatch | "unable to resolve type URL": the chain upgraded | re-probe the version, rebuild, retry |
 | WouldFail | simulation says the block would reject it | never broadcast (no fee); journal `rejected` |
 | Rejected | any other failure of this tx | journal `rejected`; retry while window open |
 | TopicFatal (NotWhitelisted) | this topic refuses this wallet | stop this topic (one line, `topic_fatal`) |
@@ -150,6 +151,12 @@ class WouldFail(Rejected):
     handling = "not broadcast (no fee spent); journal rejected, retry while the window is open"
 
 
+class VersionMismatch(ChainError):
+    """The node no longer knows our message's type URL: the chain upgraded its emissions version."""
+
+    handling = "re-probe the node's emissions version, rebuild the message, retry"
+
+
 class AlreadyRegistered(ChainError):
     handling = "done: the wallet is already registered in this topic"
 
@@ -197,6 +204,10 @@ class OutOfFunds(Fatal):
     pass
 
 
+class UnsupportedVersionError(Fatal):
+    """The node serves an emissions version this worker has no adapter for."""
+
+
 _EXPECTED_SEQ = re.compile(r"expected\s+(\d+)", re.IGNORECASE)
 _REQUIRED_FEE = re.compile(r"required:?\s*(\d+)\s*[a-z]", re.IGNORECASE)
 _GAS = re.compile(r"gaswanted:\s*(\d+).*?gasused:\s*(\d+)", re.IGNORECASE | re.DOTALL)
@@ -211,6 +222,8 @@ def classify(
     low = log.lower()
     kw = {"code": code, "codespace": codespace, "txhash": txhash}
 
+    if "unable to resolve type url" in low:
+        return VersionMismatch(f"the node does not know this message type: {log}", **kw)
     if "not permitted to submit payload" in low or "whitelist" in low:
         # The chain's text (msg_server_worker_payload.go); matched first, before any code, because
         # its number is not pinned and every later window would fail the same way.
@@ -270,6 +283,8 @@ def classify(
         return AlreadySubmitted(f"already submitted for this window: {log}", **kw)
     if "window not" in low or "nonce not found" in low or "window closed" in low:
         return WindowClosed(f"worker window closed: {log}", **kw)
+    if "already registered" in low:
+        return AlreadyRegistered(f"already registered: {log}", **kw)
     if "not registered" in low:
         return NotRegistered(
             f"the wallet is not registered as a worker in this topic ({log}); "

@@ -106,6 +106,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             age = time.time() - hb["time"]
             state = "stopped" if hb.get("stopped") else f"pid {hb.get('pid')}"
             typer.echo(f"last heartbeat: {age:.0f}s ago ({state}), {hb.get('cycles', 0)} cycles this run")
+            if hb.get("emissions_version"):
+                typer.echo(f"chain: emissions v{hb['emissions_version']}")
         else:
             typer.echo("last heartbeat: none (the daemon has not run with this state directory)")
         totals = ", ".join(f"{k}={v}" for k, v in report["totals"].items()) or "no submissions yet"

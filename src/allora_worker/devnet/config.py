@@ -93,8 +93,9 @@ class DevnetConfig:
             raise ValueError(f"devnet binds loopback only, not {self.host!r}")
         if self.block_time <= 0:
             raise ValueError("block_time must be > 0")
-        if self.emissions_version not in (9, 10):
-            raise ValueError(f"emissions_version must be 9 or 10, not {self.emissions_version}")
+        if self.emissions_version not in (8, 9, 10):
+            # 8 stands for "an older node": it answers the version probe and accepts no payload.
+            raise ValueError(f"emissions_version must be 9 or 10 (or 8, an old node), not {self.emissions_version}")
         ids = [t.id for t in self.topics]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate topic id")

@@ -32,6 +32,7 @@ SECP256K1_PUBKEY_URL = "/cosmos.crypto.secp256k1.PubKey"
 # only (allora-chain app/app.go, x/emissions/module), so another version's type URL fails at decode
 # with "unable to resolve type URL", like a chain without that module.
 MSG_TYPES_BY_VERSION: dict[int, dict[str, type[betterproto2.Message]]] = {
+    8: {},
     9: {
         "/emissions.v9.RegisterRequest": v9.RegisterRequest,
         "/emissions.v9.InsertWorkerPayloadRequest": v9.InsertWorkerPayloadRequest,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.canonical import canonical_decimal
 from allora_worker.chain.client import ChainClient
-from allora_worker.journal import CONFIRMED, MISSED, REJECTED, Journal, JournalError
+from allora_worker.journal import CONFIRMED, MISSED, NOT_ADMITTED, REJECTED, Journal, JournalError
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.errors import DataUnavailable, MarketError
 from allora_worker.model.errors import BundleError
@@ -118,6 +118,8 @@ async def run_cycle(
 
     try:
         final = await submit_journaled(client, journal, topic_id, nonce, value, confirm_timeout_s=confirm_timeout_s)
+    except chain_errors.TopicFatal:
+        raise  # the topic's loop stops (scheduler); nothing more for this window
     except chain_errors.Fatal as exc:
         log.error("topic %d nonce %d: %s — %s", topic_id, nonce, describe(exc), exc.handling)
         return CycleResult(topic_id, nonce, "failed", value, detail=describe(exc), data_age_seconds=data_age)
@@ -131,6 +133,11 @@ async def run_cycle(
             log.info("topic %d nonce %d: the chain already holds our inference for this window",
                      topic_id, nonce)
         return CycleResult(topic_id, nonce, outcome, value, final.txhash, data_age_seconds=data_age)
+    if final.state == NOT_ADMITTED:
+        log.warning("topic %d nonce %d: tx %s included but our inference was NOT ADMITTED: %s", topic_id, nonce,
+                    final.txhash, final.error)
+        return CycleResult(topic_id, nonce, "not_admitted", value, final.txhash, final.error or "",
+                           data_age_seconds=data_age)
     if final.state == MISSED:
         log.warning("topic %d nonce %d: window closed before the submission landed (%s)", topic_id, nonce,
                     final.error)

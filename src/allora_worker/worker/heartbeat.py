@@ -26,6 +26,7 @@ class RunCounters:
     outcomes: dict[str, int] = field(default_factory=dict)
     last_tx_hashes: list[str] = field(default_factory=list)
     last_error: str | None = None
+    emissions_version: int | None = None  # what the node serves (probed; changes on an upgrade)
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1

@@ -10,6 +10,7 @@ OUTCOMES = (
     "accepted",
     "already_submitted",
     "missed",
+    "not_admitted",
     "rejected",
     "failed",
     "skipped_data",
@@ -60,6 +61,17 @@ class WorkerMetrics:
             registry=r,
         )
         self.ready = Gauge("allora_worker_ready", "1 once pre-flight checks passed", registry=r)
+        self.topic_fatal = Gauge(
+            "allora_worker_topic_fatal",
+            "1 when a topic stopped for a reason no retry fixes (e.g. not whitelisted); other topics go on",
+            ["topic"],
+            registry=r,
+        )
+        self.emissions_version = Gauge(
+            "allora_worker_emissions_version",
+            "The emissions module version the node serves (found by probing; changes on a chain upgrade)",
+            registry=r,
+        )
 
     def outcome(self, topic_id: int, outcome: str) -> None:
         if outcome not in OUTCOMES:

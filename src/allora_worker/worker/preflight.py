@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.client import ChainClient
+from allora_worker.chain.emissions import UnsupportedTopic
 from allora_worker.config import Settings
 from allora_worker.market.errors import MarketError
 from allora_worker.model.errors import BundleError
@@ -35,11 +36,14 @@ async def run_checks(
 ) -> list[Check]:
     checks: list[Check] = [_state_dir_writable(settings)]
     checks.append(await _guard("chain id", _chain_id(client)))
+    checks.append(await _guard("emissions version", _emissions_version(client)))
     checks.append(await _guard("balance", _balance(settings, client)))
     for runtime in runtimes:
         topic_id = runtime.topic_id
         checks.append(await _guard(f"topic {topic_id} exists and is active", _topic_active(client, topic_id)))
         checks.append(await _guard(f"topic {topic_id} registration", _registered(client, topic_id)))
+        checks.append(await _guard(f"topic {topic_id} worker whitelist", _permitted(client, topic_id)))
+        checks.append(await _guard(f"topic {topic_id} output", _output(client, topic_id)))
         checks.append(_model(runtime))
         if check_data:
             checks.append(await _data(runtime))
@@ -107,6 +111,29 @@ async def _registered(client: ChainClient, topic_id: int) -> str:
         address = client.wallet.address if client.wallet else "?"
         raise _Failed(f"{address} is not registered as a worker; run: allora-worker register --topic {topic_id}")
     return "registered as a worker"
+
+
+async def _emissions_version(client: ChainClient) -> str:
+    # UnsupportedVersionError names the version the node serves.
+    adapter = await client.negotiate()
+    return f"the node serves {adapter.name}"
+
+
+async def _permitted(client: ChainClient, topic_id: int) -> str:
+    if not await client.can_submit(topic_id):
+        address = client.wallet.address if client.wallet else "?"
+        raise _Failed(f"{address} is not permitted to submit to topic {topic_id} (CanSubmitWorkerPayload: the "
+                      "topic has a worker whitelist); ask the topic's creator to add the wallet")
+    return "permitted to submit"
+
+
+async def _output(client: ChainClient, topic_id: int) -> str:
+    topic = await client.topic(topic_id)
+    adapter = await client.negotiate() if client.emissions is None else client.emissions
+    try:
+        return adapter.check_topic(topic)
+    except UnsupportedTopic as exc:
+        raise _Failed(str(exc)) from None
 
 
 def _model(runtime: TopicRuntime) -> Check:

@@ -6,7 +6,9 @@ broadcast before confirm) and maps every chain error class to its journal state.
 `reconcile` runs at start (and each cycle) before anything is re-signed. For every entry left
 `signed` or `broadcast` it asks the chain what happened to the stored tx:
 
-- in a block: `confirmed` (or, for a failed DeliverTx, the state its error class says);
+- in a block: `confirmed` when the chain stored our inference, `not_admitted` when code 0 came
+  without it (a full active set of better EMA scores), or, for a failed DeliverTx, the state its
+  error class says;
 - unknown and the nonce gone: `missed`;
 - unknown and the nonce open: the *same signed bytes* are broadcast again (same hash, same
   sequence, so at most one of them can ever land) and confirmed; if the node says the sequence is
@@ -62,16 +64,32 @@ async def submit_journaled(
         result = await client.submit(topic_id, nonce, value, on_signed=on_signed, on_broadcast=on_broadcast,
                                      confirm_timeout_s=confirm_timeout_s)
     except Exception as exc:
-        return _record_failure(journal, topic_id, nonce, exc)
-    return journal.mark_confirmed(topic_id, nonce, txhash=result.txhash, height=result.height)
+        return await _record_failure(journal, client, topic_id, nonce, exc)
+    return await _settle_landed(journal, client, topic_id, nonce, txhash=result.txhash, height=result.height)
 
 
-def _record_failure(journal: Journal, topic_id: int, nonce: int, exc: Exception) -> Entry:
+async def _settle_landed(journal: Journal, client: ChainClient, topic_id: int, nonce: int, *,
+                         txhash: str | None = None, height: int | None = None, chain_code: int | None = 0,
+                         detail: str | None = None) -> Entry:
+    """Our tx landed (or the chain says we already submitted): code 0 is not storage. Ask the chain
+    whether it holds our inference for the nonce; journal `confirmed` only when it does."""
+    admission = await client.admission(topic_id, nonce)
+    if admission.stored is False:
+        reason = (f"included{f' at height {height}' if height else ''} with code 0 but not admitted: the "
+                  f"topic's active set is full and kept better scores ({admission.words()})")
+        log.warning("topic %s nonce %s: NOT ADMITTED: %s", topic_id, nonce, reason)
+        return journal.mark_not_admitted(topic_id, nonce, reason=reason, txhash=txhash, height=height)
+    return journal.mark_confirmed(topic_id, nonce, txhash=txhash, height=height, chain_code=chain_code,
+                                  detail=detail)
+
+
+async def _record_failure(journal: Journal, client: ChainClient, topic_id: int, nonce: int,
+                          exc: Exception) -> Entry:
     current = journal.get(topic_id, nonce)
     assert current is not None
     code = getattr(exc, "code", None)
     if isinstance(exc, E.AlreadySubmitted):
-        return journal.mark_confirmed(topic_id, nonce, chain_code=code, detail=describe(exc))
+        return await _settle_landed(journal, client, topic_id, nonce, chain_code=code, detail=describe(exc))
     if isinstance(exc, E.WindowClosed):
         return journal.mark_missed(topic_id, nonce, reason=describe(exc), chain_code=code)
     uncertain = isinstance(exc, (E.ConfirmTimeout, E.Unavailable, E.QueryFailed)) or not isinstance(
@@ -129,7 +147,8 @@ async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry,
     if entry.txhash:
         found = await client.get_tx(entry.txhash)
         if found is not None:
-            return _settle_included(journal, entry, found.code, found.codespace, found.raw_log, found.height)
+            return await _settle_included(journal, client, entry, found.code, found.codespace, found.raw_log,
+                                          found.height)
     if not await client.is_nonce_open(t, n):
         return journal.mark_missed(t, n, reason="window closed; our tx is not on chain")
     if not entry.tx_bytes or not entry.txhash:
@@ -142,10 +161,11 @@ async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry,
     except E.SequenceMismatch:
         found = await client.get_tx(entry.txhash)
         if found is not None:
-            return _settle_included(journal, entry, found.code, found.codespace, found.raw_log, found.height)
+            return await _settle_included(journal, client, entry, found.code, found.codespace, found.raw_log,
+                                          found.height)
         return journal.mark_rejected(t, n, error="stored tx superseded (its sequence is used); re-sign")
     except E.AlreadySubmitted as exc:
-        return journal.mark_confirmed(t, n, chain_code=exc.code, detail=describe(exc))
+        return await _settle_landed(journal, client, t, n, chain_code=exc.code, detail=describe(exc))
     except E.WindowClosed as exc:
         return journal.mark_missed(t, n, reason=describe(exc), chain_code=exc.code)
     except E.Unavailable:
@@ -160,18 +180,18 @@ async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry,
     except E.ConfirmTimeout:
         return journal.get(t, n)  # type: ignore[return-value]
     except E.ChainError as exc:
-        return _record_failure(journal, t, n, exc)
-    return journal.mark_confirmed(t, n, txhash=entry.txhash, height=int(resp.height))
+        return await _record_failure(journal, client, t, n, exc)
+    return await _settle_landed(journal, client, t, n, txhash=entry.txhash, height=int(resp.height))
 
 
-def _settle_included(journal: Journal, entry: Entry, code: int, codespace: str, raw_log: str,
-                     height: int) -> Entry:
+async def _settle_included(journal: Journal, client: ChainClient, entry: Entry, code: int, codespace: str,
+                           raw_log: str, height: int) -> Entry:
     t, n = entry.topic_id, entry.nonce
     if code == 0:
-        return journal.mark_confirmed(t, n, txhash=entry.txhash, height=int(height))
+        return await _settle_landed(journal, client, t, n, txhash=entry.txhash, height=int(height))
     err = E.classify(codespace, code, raw_log, txhash=entry.txhash)
     if isinstance(err, E.AlreadySubmitted):
-        return journal.mark_confirmed(t, n, chain_code=code, detail=describe(err))
+        return await _settle_landed(journal, client, t, n, chain_code=code, detail=describe(err))
     if isinstance(err, E.WindowClosed):
         return journal.mark_missed(t, n, reason=describe(err), chain_code=code)
     return journal.mark_rejected(t, n, error=describe(err), chain_code=code, codespace=codespace)

@@ -145,6 +145,15 @@ class TopicLoop:
                 break
             try:
                 results.extend(await self.poll_once(newest_only=once or self.schedule == "interval"))
+            except chain_errors.TopicFatal as exc:
+                # Every later window would fail the same way: stop this topic, say so once, keep
+                # the others going.
+                self.ended_reason = f"topic {self.topic_id} stopped: {exc.message}"
+                log.error("TOPIC %d STOPPED: %s (%s); other topics go on", self.topic_id, exc.message,
+                          exc.handling)
+                self.shared.metrics.topic_fatal.labels(topic=str(self.topic_id)).set(1)
+                self.shared.counters.last_error = self.ended_reason[:500]
+                break
             except chain_errors.Fatal as exc:
                 log.error("topic %d: %s — %s", self.topic_id, describe(exc), exc.handling)
             except chain_errors.ChainError as exc:
@@ -216,6 +225,8 @@ class TopicLoop:
             result = await run_cycle(runtime=self.runtime, nonce=nonce, journal=shared.journal,
                                      client=shared.client, cycle_no=number, dry_run=shared.dry_run,
                                      confirm_timeout_s=self.confirm_budget(nonce))
+        except chain_errors.TopicFatal:
+            raise
         except chain_errors.ChainError as exc:
             log.warning("topic %d nonce %d: chain error: %s", self.topic_id, nonce, describe(exc))
             entry = shared.journal.get(self.topic_id, nonce)

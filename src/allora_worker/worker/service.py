@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from allora_worker import __version__
 from allora_worker.chain.client import ChainClient
+from allora_worker.chain.emissions import EmissionsAdapter
 from allora_worker.chain.wallet import Wallet, WalletError
 from allora_worker.config import ConfigError, Settings, validate
 from allora_worker.exitcodes import EXIT_CONFIG, EXIT_NOTHING_SUBMITTED, EXIT_OK, EXIT_PREFLIGHT, EXIT_UNEXPECTED
@@ -183,6 +184,7 @@ class WorkerService:
             summary.exit_code, summary.reason = EXIT_PREFLIGHT, "journal refused"
             return summary
         client = client_from_settings(settings, wallet)
+        client.on_version = self._on_emissions_version
         try:
             runtimes = [TopicRuntime.build(settings, t, self.clock) for t in settings.effective_topics]
             self._banner(wallet, runtimes)
@@ -377,6 +379,12 @@ class WorkerService:
         log.info("  state:    %s (journal %s)", s.state_dir, s.journal_path.name)
         if self.options.dry_run:
             log.info("  DRY RUN: transactions are signed and logged, never broadcast")
+
+    def _on_emissions_version(self, adapter: EmissionsAdapter) -> None:
+        if self.counters.emissions_version != adapter.version:
+            log.info("  emissions: %s (probed from the node)", adapter.name)
+        self.counters.emissions_version = adapter.version
+        self.metrics.emissions_version.set(adapter.version)
 
     def _shutdown_summary(self, summary: RunSummary) -> None:
         c = self.counters

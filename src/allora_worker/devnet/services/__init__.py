@@ -5,7 +5,11 @@ from __future__ import annotations
 from allora_worker.devnet.faults import FaultInjector
 from allora_worker.devnet.services.base import DevnetService
 from allora_worker.devnet.services.cosmos import AuthService, BankService, FeemarketService, TendermintService
-from allora_worker.devnet.services.emissions import EmissionsQueryService
+from allora_worker.devnet.services.emissions import (
+    EmissionsQueryService,
+    EmissionsQueryServiceV8,
+    EmissionsQueryServiceV9,
+)
 from allora_worker.devnet.services.tx import TxService
 from allora_worker.devnet.state import ChainState
 
@@ -16,6 +20,8 @@ SERVICE_TYPES: tuple[type[DevnetService], ...] = (
     TxService,
     FeemarketService,
     EmissionsQueryService,
+    EmissionsQueryServiceV9,
+    EmissionsQueryServiceV8,
 )
 
 

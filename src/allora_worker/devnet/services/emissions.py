@@ -1,21 +1,46 @@
-"""emissions.v10.QueryService: the topic, nonce, window and registration queries a worker makes."""
+"""emissions.v{9,10}.QueryService: the topic, nonce, window and registration queries a worker makes.
+
+A node serves the query service of its current emissions version only (allora-chain app/app.go
+registers one x/emissions module; app/upgrades switch it in place): the other version's calls
+answer UNIMPLEMENTED, as grpc-go does for an unknown service. `ChainState.emissions_version`
+decides, so a scheduled upgrade switches the services at its height.
+"""
 
 from __future__ import annotations
 
-from allora_sdk.rpc_client.protos.emissions import v3, v9
-from allora_sdk.rpc_client.protos.emissions import v10 as em
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from allora_sdk.rpc_client.protos.emissions import v3, v8, v9, v10
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from allora_worker.devnet.services.base import DevnetService, Method
 from allora_worker.devnet.state import TopicState
 
+_ARITY = {"single": v10.TopicOutputArity.SINGLE, "multi": v10.TopicOutputArity.MULTI}
+
 
 class EmissionsQueryService(DevnetService):
     SERVICE = "emissions.v10.QueryService"
+    VERSION = 10
+    em: ModuleType = v10
+
+    def _served(self, func: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def call(request: Any) -> Any:
+            if self.state.emissions_version != self.VERSION:
+                raise GRPCError(Status.UNIMPLEMENTED, f"unknown service {self.SERVICE}")
+            return func(request)
+
+        return call
 
     def methods(self) -> list[Method]:
-        return [
+        return [(name, self._served(func), req, resp) for name, func, req, resp in self._methods()]
+
+    def _methods(self) -> list[Method]:
+        em = self.em
+        methods: list[Method] = [
             ("GetParams", self.get_params, em.GetParamsRequest, em.GetParamsResponse),
             ("GetNextTopicId", self.get_next_topic_id, em.GetNextTopicIdRequest, em.GetNextTopicIdResponse),
             ("GetTopic", self.get_topic, em.GetTopicRequest, em.GetTopicResponse),
@@ -64,12 +89,26 @@ class EmissionsQueryService(DevnetService):
                 em.GetLatestNetworkInferencesResponse,
             ),
             (
+                "GetInfererScoreEma",
+                self.inferer_score_ema,
+                em.GetInfererScoreEmaRequest,
+                em.GetInfererScoreEmaResponse,
+            ),
+            (
+                "GetCurrentLowestInfererScore",
+                self.lowest_inferer_score,
+                em.GetCurrentLowestInfererScoreRequest,
+                em.GetCurrentLowestInfererScoreResponse,
+            ),
+        ]
+        if self.VERSION >= 10:
+            methods.append((
                 "GetWorkerLatestInputInferenceByTopicId",
                 self.latest_input_inference,
                 em.GetWorkerLatestInputInferenceByTopicIdRequest,
                 em.GetWorkerLatestInputInferenceByTopicIdResponse,
-            ),
-        ]
+            ))
+        return methods
 
     def _topic(self, topic_id: int) -> TopicState:
         topic = self.state.topics.get(topic_id)
@@ -78,11 +117,11 @@ class EmissionsQueryService(DevnetService):
             raise GRPCError(Status.NOT_FOUND, f"topic {topic_id} not found: not found")
         return topic
 
-    def get_params(self, _: em.GetParamsRequest) -> em.GetParamsResponse:
+    def get_params(self, _: Any) -> Any:
         cfg = self.state.config
-        return em.GetParamsResponse(
+        return self.em.GetParamsResponse(
             params=v9.Params(
-                version="v10-devnet",
+                version=f"v{self.VERSION}-devnet",
                 registration_fee=str(cfg.registration_fee),
                 data_sending_fee=str(cfg.data_sending_fee),
                 max_unfulfilled_worker_requests=100,
@@ -93,13 +132,18 @@ class EmissionsQueryService(DevnetService):
             )
         )
 
-    def get_next_topic_id(self, _: em.GetNextTopicIdRequest) -> em.GetNextTopicIdResponse:
-        return em.GetNextTopicIdResponse(next_topic_id=max(self.state.topics, default=0) + 1)
+    def get_next_topic_id(self, _: Any) -> Any:
+        return self.em.GetNextTopicIdResponse(next_topic_id=max(self.state.topics, default=0) + 1)
 
-    def get_topic(self, request: em.GetTopicRequest) -> em.GetTopicResponse:
+    def get_topic(self, request: Any) -> Any:
         with self.state.lock:
             topic = self._topic(request.topic_id)
             cfg = topic.config
+            extra: dict[str, Any] = {}
+            if self.VERSION >= 10:
+                extra = {"output_arity": _ARITY[cfg.output_arity], "max_labels_per_submission": cfg.max_labels,
+                         "label_whitelist": list(cfg.label_whitelist)}
+            em = self.em
             return em.GetTopicResponse(
                 topic=em.Topic(
                     id=cfg.id,
@@ -119,41 +163,42 @@ class EmissionsQueryService(DevnetService):
                     active_inferer_quantile="0.25",
                     active_forecaster_quantile="0.25",
                     active_reputer_quantile="0.25",
+                    **extra,
                 ),
                 weight="0",
                 effective_revenue="0",
                 topic_stake="0",
             )
 
-    def topic_exists(self, request: em.TopicExistsRequest) -> em.TopicExistsResponse:
-        return em.TopicExistsResponse(exists=request.topic_id in self.state.topics)
+    def topic_exists(self, request: Any) -> Any:
+        return self.em.TopicExistsResponse(exists=request.topic_id in self.state.topics)
 
-    def is_topic_active(self, request: em.IsTopicActiveRequest) -> em.IsTopicActiveResponse:
+    def is_topic_active(self, request: Any) -> Any:
         topic = self.state.topics.get(request.topic_id)
-        return em.IsTopicActiveResponse(is_active=topic is not None and topic.config.active)
+        return self.em.IsTopicActiveResponse(is_active=topic is not None and topic.config.active)
 
     def _nonces(self, topic_id: int) -> v3.Nonces:
         return v3.Nonces(nonces=[v3.Nonce(block_height=n) for n in self.state.unfulfilled_nonces(topic_id)])
 
     def unfulfilled(
-        self, request: em.GetUnfulfilledWorkerNoncesRequest
-    ) -> em.GetUnfulfilledWorkerNoncesResponse:
-        return em.GetUnfulfilledWorkerNoncesResponse(nonces=self._nonces(request.topic_id))
+        self, request: Any
+    ) -> Any:
+        return self.em.GetUnfulfilledWorkerNoncesResponse(nonces=self._nonces(request.topic_id))
 
     def open_windows(
-        self, request: em.GetOpenWorkerSubmissionWindowsRequest
-    ) -> em.GetOpenWorkerSubmissionWindowsResponse:
+        self, request: Any
+    ) -> Any:
         with self.state.lock:
             topic = self.state.topics.get(request.topic_id)
             heights = sorted(topic.open_nonces, reverse=True) if topic else []
-        return em.GetOpenWorkerSubmissionWindowsResponse(
+        return self.em.GetOpenWorkerSubmissionWindowsResponse(
             nonces=v3.Nonces(nonces=[v3.Nonce(block_height=n) for n in heights])
         )
 
     def is_unfulfilled(
-        self, request: em.IsWorkerNonceUnfulfilledRequest
-    ) -> em.IsWorkerNonceUnfulfilledResponse:
-        return em.IsWorkerNonceUnfulfilledResponse(
+        self, request: Any
+    ) -> Any:
+        return self.em.IsWorkerNonceUnfulfilledResponse(
             is_worker_nonce_unfulfilled=self.state.is_nonce_unfulfilled(
                 request.topic_id, request.block_height
             )
@@ -163,31 +208,31 @@ class EmissionsQueryService(DevnetService):
         whitelist = topic.config.worker_whitelist
         return whitelist is None or address in whitelist
 
-    def can_submit(self, request: em.CanSubmitWorkerPayloadRequest) -> em.CanSubmitWorkerPayloadResponse:
+    def can_submit(self, request: Any) -> Any:
         topic = self._topic(request.topic_id)
-        return em.CanSubmitWorkerPayloadResponse(
+        return self.em.CanSubmitWorkerPayloadResponse(
             can_submit_worker_payload=self._whitelisted(topic, request.address)
         )
 
     def is_registered(
-        self, request: em.IsWorkerRegisteredInTopicIdRequest
-    ) -> em.IsWorkerRegisteredInTopicIdResponse:
+        self, request: Any
+    ) -> Any:
         with self.state.lock:
             topic = self.state.topics.get(request.topic_id)
-            return em.IsWorkerRegisteredInTopicIdResponse(
+            return self.em.IsWorkerRegisteredInTopicIdResponse(
                 is_registered=topic is not None and request.address in topic.workers
             )
 
     def window_status(
-        self, request: em.GetWorkerSubmissionWindowStatusRequest
-    ) -> em.GetWorkerSubmissionWindowStatusResponse:
+        self, request: Any
+    ) -> Any:
         with self.state.lock:
             topic = self._topic(request.topic_id)
             cfg = topic.config
             height = self.state.height
             current = max(topic.open_nonces, default=0)
             next_start = self.state.next_epoch_start(topic)
-            return em.GetWorkerSubmissionWindowStatusResponse(
+            return self.em.GetWorkerSubmissionWindowStatusResponse(
                 is_open=bool(current) and current <= height <= topic.open_nonces[current],
                 current_nonce_block_height=current,
                 window_start_block=current,
@@ -200,29 +245,66 @@ class EmissionsQueryService(DevnetService):
             )
 
     def latest_network_inferences(
-        self, request: em.GetLatestNetworkInferencesRequest
-    ) -> em.GetLatestNetworkInferencesResponse:
+        self, request: Any
+    ) -> Any:
         # The devnet runs no reputers and computes no network inference: an empty bundle, as on a
         # topic before its first reward epoch.
         self._topic(request.topic_id)
-        return em.GetLatestNetworkInferencesResponse(
-            network_inferences=em.NetworkInferenceBundle(topic_id=request.topic_id), inference_block_height=0
+        return self.em.GetLatestNetworkInferencesResponse(
+            network_inferences=self.em.NetworkInferenceBundle(topic_id=request.topic_id), inference_block_height=0
         )
 
     def latest_input_inference(
-        self, request: em.GetWorkerLatestInputInferenceByTopicIdRequest
-    ) -> em.GetWorkerLatestInputInferenceByTopicIdResponse:
+        self, request: Any
+    ) -> Any:
         mine = [
             i for i in self.state.accepted_inferences(request.topic_id) if i.worker == request.worker_address
         ]
         if not mine:
             raise GRPCError(Status.NOT_FOUND, "worker inference not found: not found")
         last = mine[-1]
-        return em.GetWorkerLatestInputInferenceByTopicIdResponse(
-            latest_input_inference=em.InputInference(
+        return self.em.GetWorkerLatestInputInferenceByTopicIdResponse(
+            latest_input_inference=self.em.InputInference(
                 topic_id=last.topic_id,
                 block_height=last.nonce,
                 inferer=last.worker,
-                values=[em.InputLabeledValue(label="y", value=last.value)],
+                values=[self.em.InputLabeledValue(label="y", value=last.value)],
             )
         )
+
+    def inferer_score_ema(self, request: Any) -> Any:
+        score, height = self.state.ema_score(request.topic_id, request.inferer)
+        return self.em.GetInfererScoreEmaResponse(
+            score=v3.Score(topic_id=request.topic_id, block_height=height, address=request.inferer, score=repr(score))
+        )
+
+    def lowest_inferer_score(self, request: Any) -> Any:
+        # The lowest EMA score of the active set of the newest window (keeper GetLowestInfererScoreEma).
+        with self.state.lock:
+            topic = self._topic(request.topic_id)
+            nonce = max(topic.active, default=0)
+        lowest = self.state.lowest_active_score(request.topic_id, nonce)
+        return self.em.GetCurrentLowestInfererScoreResponse(
+            score=v3.Score(topic_id=request.topic_id, block_height=nonce, address="",
+                           score="" if lowest is None else repr(lowest))
+        )
+
+
+class EmissionsQueryServiceV9(EmissionsQueryService):
+    SERVICE = "emissions.v9.QueryService"
+    VERSION = 9
+    em = v9
+
+
+class EmissionsQueryServiceV8(EmissionsQueryService):
+    """An old node (emissions v8): only enough to be recognised, so a worker names what it found."""
+
+    SERVICE = "emissions.v8.QueryService"
+    VERSION = 8
+    em = v8
+
+    def _methods(self) -> list[Method]:
+        return [("GetParams", self.get_params, v8.GetParamsRequest, v8.GetParamsResponse)]
+
+    def get_params(self, _: Any) -> Any:
+        return v8.GetParamsResponse()
