@@ -18,6 +18,7 @@ from allora_worker.journal import (
     CLAIMED,
     CONFIRMED,
     MISSED,
+    NOT_ADMITTED,
     REJECTED,
     SIGNED,
     InstanceLock,
@@ -211,4 +212,17 @@ def test_lock_of_a_killed_holder_is_free(tmp_path: Path) -> None:
 
 
 def test_module_exports_states() -> None:
-    assert set(jmod.STATES) == {CLAIMED, SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED}
+    assert set(jmod.STATES) == {CLAIMED, SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED, NOT_ADMITTED}
+
+
+def test_not_admitted_is_terminal_and_keeps_the_tx(journal) -> None:  # type: ignore[no-untyped-def]
+    journal.claim(67, 10)
+    journal.mark_signed(67, 10, txhash="AB" * 32, tx_bytes=b"tx", sequence=3, value="0.1")
+    journal.mark_broadcast(67, 10, txhash="AB" * 32)
+    entry = journal.mark_not_admitted(67, 10, reason="our EMA score 0.1 vs the active set's lowest 0.8",
+                                      txhash="AB" * 32, height=12)
+    assert (entry.state, entry.terminal, entry.chain_code, entry.height) == (NOT_ADMITTED, True, 0, 12)
+    assert "0.8" in (entry.error or "")
+    assert journal.claim(67, 10) is None  # the window is done: no second tx
+    with pytest.raises(JournalError):
+        journal.mark_confirmed(67, 10, txhash="AB" * 32)
