@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from allora_worker.model.metrics import Metrics
 from allora_worker.model.walkforward import WalkForwardResult
@@ -48,44 +49,57 @@ def metrics_table_md(metrics: dict[str, Metrics]) -> str:
     return "\n".join(lines)
 
 
-def _plots(ctx: ReportContext, out: Path) -> list[tuple[str, str]]:
+# The scatter of 23k hourly rows is one blot of overlapping dots: bin it instead.
+SCATTER_GRID = 45
+
+
+def figures(ctx: ReportContext) -> list[tuple[str, str, Figure]]:
+    """(caption, file name, figure) of each plot; every axis labelled."""
     p = ctx.walk_forward.predictions
     model = ctx.walk_forward.model_kind
-    files: list[tuple[str, str]] = []
+    horizon = ctx.walk_forward.horizon_hours
+    out: list[tuple[str, str, Figure]] = []
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2.2, 1]})
     ax1.plot(p.index, p["y"], lw=0.6, color="0.55", label="realized")
     ax1.plot(p.index, p[model], lw=1.0, color="C3", label=f"{model} (predicted)")
     ax1.axhline(0, color="k", lw=0.5)
-    ax1.set_title(f"{ctx.walk_forward.horizon_hours} h log-return: predicted vs realized (out of sample)")
+    ax1.set_title(f"{horizon} h log-return: predicted vs realized (out of sample)")
+    ax1.set_ylabel(f"{horizon} h log-return")
+    ax1.set_xlabel("prediction time (UTC)")
     ax1.legend(loc="upper left")
-    ax2.scatter(p[model], p["y"], s=2, alpha=0.25, color="C3")
+    bins = ax2.hexbin(p[model], p["y"], gridsize=SCATTER_GRID, bins="log", mincnt=1, cmap="Reds")
+    fig.colorbar(bins, ax=ax2, label="hourly rows per bin")
     ax2.axhline(0, color="k", lw=0.5)
     ax2.axvline(0, color="k", lw=0.5)
-    ax2.set_xlabel("predicted")
+    ax2.set_title(f"{len(p):,} rows, binned")
+    ax2.set_xlabel(f"predicted ({model})")
     ax2.set_ylabel("realized")
     fig.tight_layout()
-    fig.savefig(out / "predicted_vs_realized.png", dpi=110)
-    plt.close(fig)
-    files.append(("Predicted vs realized", "predicted_vs_realized.png"))
+    out.append(("Predicted vs realized", "predicted_vs_realized.png", fig))
 
+    # Every MSE moves with the market's volatility, so raw curves overlap; divided by the zero
+    # baseline's MSE over the same 30 days, below 1 means better than predicting nothing.
     fig, ax = plt.subplots(figsize=(13, 4.5))
+    zero = ((p["zero"] - p["y"]) ** 2).rolling(ROLLING_HOURS, min_periods=ROLLING_HOURS // 2).mean()
     for i, name in enumerate(ctx.walk_forward.columns):
+        if name == "zero":
+            continue
         err = ((p[name] - p["y"]) ** 2).rolling(ROLLING_HOURS, min_periods=ROLLING_HOURS // 2).mean()
         ax.plot(
             p.index,
-            err,
+            err / zero,
             lw=1.4 if name == model else 0.9,
             color="k" if name == model else f"C{i}",
             label=name,
         )
-    ax.set_title("Rolling 30-day MSE, out of sample (lower is better)")
-    ax.set_yscale("log")
+    ax.axhline(1.0, color="0.4", lw=1.0, ls="--", label="zero (baseline)")
+    ax.set_title("Rolling 30-day MSE relative to the zero baseline, out of sample (below 1: better than zero)")
+    ax.set_ylabel("30-day MSE / zero's 30-day MSE")
+    ax.set_xlabel("prediction time (UTC)")
     ax.legend(loc="upper left", ncol=5)
     fig.tight_layout()
-    fig.savefig(out / "rolling_error.png", dpi=110)
-    plt.close(fig)
-    files.append(("Rolling error of the model and each baseline", "rolling_error.png"))
+    out.append(("Rolling error of the model and each baseline, relative to zero", "rolling_error.png", fig))
 
     fig, ax = plt.subplots(figsize=(13, 4.5))
     for i, name in enumerate(ctx.walk_forward.columns):
@@ -103,11 +117,20 @@ def _plots(ctx: ReportContext, out: Path) -> list[tuple[str, str]]:
     ax.set_title(
         "Cumulative directional hits minus a coin flip (hourly rows; 168 consecutive rows share one week)"
     )
+    ax.set_ylabel("hits - 0.5 per row, cumulative")
+    ax.set_xlabel("prediction time (UTC)")
     ax.legend(loc="upper left", ncol=4)
     fig.tight_layout()
-    fig.savefig(out / "cumulative_hits.png", dpi=110)
-    plt.close(fig)
-    files.append(("Cumulative directional hits", "cumulative_hits.png"))
+    out.append(("Cumulative directional hits", "cumulative_hits.png", fig))
+    return out
+
+
+def _plots(ctx: ReportContext, out: Path) -> list[tuple[str, str]]:
+    files: list[tuple[str, str]] = []
+    for caption, name, fig in figures(ctx):
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        files.append((caption, name))
     return files
 
 
