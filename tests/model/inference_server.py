@@ -4,7 +4,8 @@ It answers `GET /inference/<token>` the way basic-coin-prediction-node does (the
 text/html, errors as JSON with 4xx/5xx), or lies on purpose. What it does is read, on every
 request, from the mode file, so a test switches behaviour while a daemon is using it:
 
-    seq          0.001 * (request number), a different honest value each time
+    seq          0.001 * (request number), a different honest value each time; asked with
+                 ?at=YYYY-MM-DDTHH:MM:SSZ (a replay), -(day / 1000 + hour / 100000) of that time
     number:V     the bare number V          json:V   {"value": V}
     nan          "nan"                      huge     "1000000000.0"
     html         a 200 HTML error page      error    500 {"error": "model not loaded"}
@@ -26,6 +27,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 MODE_FILE = Path(sys.argv[1])
 LOG_FILE = Path(sys.argv[2])
@@ -47,10 +49,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         mode = MODE_FILE.read_text().strip()
-        if self.path == "/health":
+        path, _, query = self.path.partition("?")
+        at = parse_qs(query).get("at", [None])[0]
+        if path == "/health":
             self._send(503 if mode == "unhealthy" else 200, "ok")
             return
-        if not self.path.startswith("/inference/"):
+        if not path.startswith("/inference/"):
             self._send(404, json.dumps({"error": "not found"}), "application/json")
             return
         with _lock:
@@ -61,7 +65,9 @@ class Handler(BaseHTTPRequestHandler):
             n, mode_n = _count["n"], _count["mode_n"]
         status, body, ctype = 200, str(round(0.001 * n, 6)), "text/html; charset=utf-8"
         kind, _, arg = mode.partition(":")
-        if kind == "number":
+        if kind == "seq" and at is not None:
+            body = str(-(int(at[8:10]) / 1000 + int(at[11:13]) / 100000))
+        elif kind == "number":
             body = arg
         elif kind == "json":
             body, ctype = json.dumps({"value": float(arg)}), "application/json"

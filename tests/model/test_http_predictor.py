@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +87,39 @@ def test_parse_value_accepts_what_the_basic_node_and_json_servers_send(body: str
 def test_parse_value_refuses_everything_else(body: str) -> None:
     with pytest.raises(PredictorError):
         parse_value(body)
+
+
+def test_evaluate_replays_history_through_the_endpoint(server: InferenceServer, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from allora_worker.cli import app
+
+    server.set_mode("seq")
+    res = CliRunner().invoke(app, ["evaluate", "--predict-url", server.url, "--data", "bundled:binance",
+                                   "--from", "2021-01-01", "--to", "2021-02-01", "--every", "24", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output.strip().splitlines()[-1])
+    assert doc["rows"] == 31 and set(doc["metrics"]) == {"model", "zero", "drift", "momentum", "ewma"}
+    asked = [s for s in server.served() if s["mode"] == "seq"][-31:]
+    # Each replayed hour was asked once, in order, and answered its own value -(day/1000 + hour/1e5).
+    days = [round(-float(str(s["body"])) * 1000) for s in asked]
+    assert days == list(range(1, 32))
+
+
+def test_evaluate_with_a_plugin_scores_it_against_the_baselines(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from allora_worker.cli import app
+    from tests.model.plugin_support import install_demo_plugin
+
+    monkeypatch.syspath_prepend(str(install_demo_plugin(tmp_path / "site")))
+    try:
+        res = CliRunner().invoke(app, ["evaluate", "--predictor", "half-day-momentum", "--data", "bundled:binance",
+                                       "--from", "2021-01-01", "--to", "2021-03-01", "--json"])
+    finally:
+        for name in [m for m in sys.modules if m.startswith("demo_predictor")]:
+            del sys.modules[name]
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output.strip().splitlines()[-1])
+    assert doc["rows"] == 59 and doc["metrics"]["model"]["mse"] != doc["metrics"]["zero"]["mse"]

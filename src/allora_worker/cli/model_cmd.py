@@ -177,26 +177,58 @@ def backtest(
     model: str = typer.Option("ridge", "--model", help="ridge or lightgbm."),
     horizon: int = typer.Option(168, "--horizon", min=1, help="Target horizon in hours."),
     until: str | None = typer.Option(None, "--until", help="Use only candles before this date."),
+    bundle: Path | None = typer.Option(None, "--bundle", help="Score this bundle (e.g. ONNX) instead of training."),
+    predict_url: str | None = typer.Option(None, "--predict-url", help="Score this endpoint (replayed, ?at=)."),
+    predictor: str | None = typer.Option(None, "--predictor", help="Score this plugin."),
+    every: int = typer.Option(24, "--every", min=1, help="Endpoint/plugin: score every N-th test hour."),
 ) -> None:
-    """Walk-forward backtest of a model against the baselines; writes a report with plots."""
+    """Walk-forward backtest of a model against the baselines; writes a report with plots.
+
+    With --bundle, --predict-url or --predictor, a model trained elsewhere is scored on the same
+    test folds as the baselines (refitted per fold) instead of training one here.
+    """
     from allora_worker.model.backtest import backtest as run_backtest
+    from allora_worker.model.backtest import backtest_external
+    from allora_worker.model.errors import BundleError
     from allora_worker.model.report import ReportContext, write_report
 
     if fmt not in ("md", "html"):
         raise typer.BadParameter("choose md or html", param_hint="--format")
+    if sum(v is not None for v in (bundle, predict_url, predictor)) > 1:
+        raise typer.BadParameter("give at most one of --bundle, --predict-url and --predictor")
     candles, source = load_candles(data)
     cut = _utc(until, "--until")
     if cut is not None:
         candles = candles.loc[candles.index < cut]
     try:
-        with _progress(True) as update:
-            result = run_backtest(
-                candles,
-                model=model,
-                horizon_hours=horizon,
-                progress=lambda d, t: update("walk-forward", d, t),
-            )
-    except ValueError as exc:
+        if bundle is not None:
+            from allora_worker.model.bundle import load_bundle
+            from allora_worker.model.features import compute_features
+
+            loaded = load_bundle(bundle)
+            feats = compute_features(candles)
+            model = f"bundle {bundle.name}"
+            result = backtest_external(candles, lambda times: loaded.predict_features(feats.loc[times]),
+                                       name=bundle.name, horizon_hours=loaded.horizon_hours)
+        elif predict_url is not None or predictor is not None:
+            from allora_worker.model.evaluate import predict_history
+
+            other = _other_predictor(predict_url, predictor)
+            model = predictor or "endpoint"
+            with _progress(True) as update:
+                result = backtest_external(
+                    candles, lambda times: predict_history(other, candles, times,
+                                                           lambda d, t: update("predictions", d, t)),
+                    name=model, horizon_hours=horizon, every_hours=every)
+        else:
+            with _progress(True) as update:
+                result = run_backtest(
+                    candles,
+                    model=model,
+                    horizon_hours=horizon,
+                    progress=lambda d, t: update("walk-forward", d, t),
+                )
+    except (ValueError, BundleError) as exc:
         _err().print(f"[red]backtest failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     ctx = ReportContext(
@@ -215,7 +247,13 @@ def backtest(
 
 
 def evaluate(
-    bundle: Path = typer.Option(..., "--bundle", help="Bundle directory."),
+    bundle: Path | None = typer.Option(None, "--bundle", help="Bundle directory (ours, ONNX or converted)."),
+    predict_url: str | None = typer.Option(
+        None, "--predict-url", help="An inference endpoint, replayed through ?at=<UTC hour> (see docs/MODEL.md)."
+    ),
+    predictor: str | None = typer.Option(None, "--predictor", help="A plugin's entry-point name."),
+    every: int = typer.Option(24, "--every", min=1, help="Endpoint/plugin: one prediction every N hours."),
+    horizon: int = typer.Option(168, "--horizon", min=1, help="Endpoint/plugin: the horizon in hours it predicts."),
     data: str = typer.Option(..., "--data", help="CSV file or bundled:NAME."),
     start: str = typer.Option(
         ..., "--from", help="First prediction time (UTC); earlier rows are history only."
@@ -229,18 +267,28 @@ def evaluate(
         None, "--model-sha256", help="Pinned sha256 of the bundle/pickle."
     ),
 ) -> None:
-    """Score a bundle and the baselines on a candle file from a date on."""
+    """Score a bundle, an endpoint or a plugin, and the baselines, on a candle file from a date on."""
     from allora_worker.model.bundle import load_bundle
     from allora_worker.model.errors import BundleError
-    from allora_worker.model.evaluate import evaluate_bundle
+    from allora_worker.model.evaluate import evaluate_bundle, evaluate_predictor
 
+    chosen = [name for name, v in (("--bundle", bundle), ("--predict-url", predict_url), ("--predictor", predictor))
+              if v is not None]
+    if len(chosen) != 1:
+        raise typer.BadParameter("give exactly one of --bundle, --predict-url and --predictor")
     first, stop = _utc(start, "--from"), _utc(end, "--to")
     if first is not None and stop is not None and stop <= first:
         raise typer.BadParameter(f"--to {end} is not after --from {start}", param_hint="--to")
     candles, _ = load_candles(data)
     try:
-        loaded = load_bundle(bundle, allow_pickle=allow_pickle, pinned_sha256=model_sha256)
-        result = evaluate_bundle(loaded, candles, first, stop)  # type: ignore[arg-type]
+        if bundle is not None:
+            loaded = load_bundle(bundle, allow_pickle=allow_pickle, pinned_sha256=model_sha256)
+            result = evaluate_bundle(loaded, candles, first, stop)  # type: ignore[arg-type]
+        else:
+            other = _other_predictor(predict_url, predictor)
+            with _progress(not as_json) as update:
+                result = evaluate_predictor(other, candles, first, stop, horizon_hours=horizon,  # type: ignore[arg-type]
+                                            every_hours=every, progress=lambda d, t: update("predictions", d, t))
     except BundleError as exc:
         _err().print(f"[red]evaluate failed:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -253,6 +301,19 @@ def evaluate(
         typer.echo(json.dumps(doc, allow_nan=False))
     else:
         _out().print(_metrics_table(result.metrics, f"{result.rows} rows from {result.start:%Y-%m-%d}"))
+
+
+def _other_predictor(predict_url: str | None, predictor: str | None):  # type: ignore[no-untyped-def]
+    if predict_url is not None:
+        from allora_worker.model.predictors.http import HttpPredictor
+
+        if not predict_url.startswith(("http://", "https://")):
+            raise typer.BadParameter("must start with http:// or https://", param_hint="--predict-url")
+        # No bound here: scoring shows how wrong it is; the daemon's bound refuses it live.
+        return HttpPredictor(predict_url, float("inf"))
+    from allora_worker.model.predictors.plugin import PluginPredictor
+
+    return PluginPredictor.load(predictor or "")
 
 
 def _feature_list(value: str) -> list[str]:

@@ -122,6 +122,17 @@ class HttpPredictor:
             raise PredictorError(f"health probe {redact(self.health_url)} answered HTTP {response.status_code}")
 
     def predict(self, candles: pd.DataFrame | None = None) -> float:
+        return self._call(None)
+
+    def replay(self, candles: pd.DataFrame | None, at: pd.Timestamp) -> float:
+        """For evaluate/backtest: the endpoint's prediction as of hour `at`, asked as `?at=<UTC ISO>`.
+
+        Only an endpoint that honours `at` (predicting from candles up to that hour) can be
+        scored this way; one that ignores it answers its live value for every past hour.
+        """
+        return self._call({"at": at.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    def _call(self, params: dict[str, str] | None) -> float:
         started = time.monotonic()
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
@@ -131,7 +142,7 @@ class HttpPredictor:
             reraise=True,
         )
         try:
-            value = retrying(self._ask, started)
+            value = retrying(self._ask, started, params)
         except _Transient as exc:
             raise PredictorError(f"{redact(self.url)}: {exc} (gave up after {time.monotonic() - started:.1f} s)") \
                 from None
@@ -151,11 +162,11 @@ class HttpPredictor:
         exc = state.outcome.exception() if state.outcome else None
         log.debug("inference endpoint attempt %d failed (%s); asking again", state.attempt_number, exc)
 
-    def _ask(self, started: float) -> float:
+    def _ask(self, started: float, params: dict[str, str] | None) -> float:
         remaining = self.deadline - (time.monotonic() - started)
         timeout = max(0.1, min(self.timeout, remaining))
         try:
-            response = self._client.get(self.url, timeout=timeout)
+            response = self._client.get(self.url, params=params, timeout=timeout)
         except httpx.TimeoutException:
             raise _Transient(f"no answer within {timeout:.1f} s") from None
         except httpx.TransportError as exc:
