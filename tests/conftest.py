@@ -38,7 +38,7 @@ def mnemonic_file(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[object]:
     """One real PostgreSQL server for the whole session (initdb + pg_ctl in a temp dir)."""
-    from tests.pg_support import PgServer, postgres_bindir
+    from harness.postgres import PgServer, postgres_bindir
 
     bindir = postgres_bindir()
     if bindir is None:

@@ -202,6 +202,14 @@ class Settings(BaseSettings):
 
     topics: list[TopicSettings] = Field(default_factory=list)
     state_dir: Path = Path("~/.allora-worker")
+    # The journal: unset = SQLite in state_dir (one host). "postgresql://user@host:port/db" = a
+    # PostgreSQL journal shared by an active/standby pair holding a fenced lease (docs/DEPLOYMENT.md);
+    # the password comes from state_password_file (0600) or ALLORA_WORKER_STATE_PASSWORD.
+    state_url: str | None = None
+    state_password_file: Path | None = None
+    # The leader lease: a standby takes over this long after the active stops renewing. Keep it
+    # well under a submission window, so a dead active costs at most the window it died in.
+    lease_seconds: float = Field(default=20.0, gt=0)
     until: datetime | None = None
     heartbeat_seconds: float = Field(default=3600.0, gt=0)
     fees: FeeSettings = Field(default_factory=FeeSettings)
@@ -217,7 +225,7 @@ class Settings(BaseSettings):
             raise ValueError("is empty: give a path, or leave the key out")
         return value
 
-    @field_validator("state_dir", "mnemonic_file", mode="after")
+    @field_validator("state_dir", "mnemonic_file", "state_password_file", mode="after")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return Path(os.path.expanduser(str(value))) if value is not None else None
@@ -287,7 +295,7 @@ class Settings(BaseSettings):
             "chain_id": self.effective_chain_id,
             "grpc_endpoints": self.effective_endpoints,
             "topics": [t.id for t in self.effective_topics],
-            "journal": str(self.journal_path),
+            "journal": self.state_url or str(self.journal_path),
             "log_file": str(self.log_file),
         }
         return _redact_tree(data)
@@ -383,6 +391,23 @@ def _scan_for_misplaced_secrets(settings: Settings, problems: list[str]) -> None
     walk(plain, "")
 
 
+def _state_url_problems(settings: Settings) -> list[str]:
+    url = settings.state_url or ""
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or not rest:
+        return [f"state_url must be a PostgreSQL URL (postgresql://user@host:port/dbname), not {redact(url)!r}"]
+    userinfo = rest.split("@", 1)[0] if "@" in rest.split("/", 1)[0] else ""
+    if ":" in userinfo:
+        register_secret(userinfo.split(":", 1)[1])
+        return ["state_url carries a password: remove it and put the password in state_password_file "
+                "(mode 0600) or ALLORA_WORKER_STATE_PASSWORD"]
+    if settings.state_password_file is not None:
+        problem = check_private_file(settings.state_password_file)
+        if problem:
+            return [problem]
+    return []
+
+
 def validate(settings: Settings, *, now: datetime | None = None, need_wallet: bool = True) -> list[str]:
     """Every problem with `settings`, in plain words; empty when it can be used."""
     now = now or datetime.now(UTC)
@@ -422,6 +447,9 @@ def validate(settings: Settings, *, now: datetime | None = None, need_wallet: bo
                 problems.append(f"MNEMONIC: {problem}")
         else:
             problems.append("no wallet: set MNEMONIC_FILE to a file of mode 0600 holding the mnemonic (or MNEMONIC)")
+
+    if settings.state_url is not None:
+        problems.extend(_state_url_problems(settings))
 
     if settings.wallet_address and not is_valid_address(settings.wallet_address):
         problems.append(

@@ -141,6 +141,7 @@ class Event:
     chain_code: int | None
     detail: str | None
     at: float
+    fence_token: int | None = None
 
 
 def _clean(text: str | None) -> str | None:
@@ -287,7 +288,7 @@ class Journal:
         rows = self._query("SELECT * FROM events WHERE topic_id=? AND nonce=? ORDER BY id", (topic_id, nonce))
         return [
             Event(r["topic_id"], r["nonce"], r["from_state"], r["to_state"], r["txhash"],
-                  r["chain_code"], r["detail"], r["at"])
+                  r["chain_code"], r["detail"], r["at"], r["fence_token"])
             for r in rows
         ]
 
@@ -463,14 +464,17 @@ class Journal:
             raise JournalError(f"topic {topic_id} nonce {nonce} was never claimed")
         return row
 
-    @staticmethod
-    def _event(db: _Db, topic_id: int, nonce: int, frm: str | None, to: str,
+    def _event(self, db: _Db, topic_id: int, nonce: int, frm: str | None, to: str,
                txhash: str | None, code: int | None, detail: str | None, at: float) -> None:
         db.execute(
-            "INSERT INTO events (topic_id, nonce, from_state, to_state, txhash, chain_code, detail, at)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (topic_id, nonce, frm, to, txhash, code, detail, at),
+            "INSERT INTO events (topic_id, nonce, from_state, to_state, txhash, chain_code, detail, at,"
+            " fence_token) VALUES (?,?,?,?,?,?,?,?,?)",
+            (topic_id, nonce, frm, to, txhash, code, detail, at, self._fence_token()),
         )
+
+    def _fence_token(self) -> int | None:
+        """The lease token this journal writes under (a shared journal); None on SQLite."""
+        return None
 
     def _must_get(self, topic_id: int, nonce: int) -> Entry:
         entry = self.get(topic_id, nonce)
@@ -600,3 +604,4 @@ def _read_holder(fd: int) -> dict[str, Any]:
         return parsed if isinstance(parsed, dict) else {}
     except (OSError, ValueError):
         return {}
+

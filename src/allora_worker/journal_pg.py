@@ -185,6 +185,9 @@ class PostgresJournal(Journal):
 
     # -- backend hooks -------------------------------------------------------------------------
 
+    def _fence_token(self) -> int | None:
+        return self.fence.token if self.fence is not None else None
+
     @contextlib.contextmanager
     def _tx(self) -> Iterator[_PgDb]:
         with self._lock:
@@ -285,6 +288,9 @@ class Lease:
 
     def valid(self) -> bool:
         return self.token is not None and time.monotonic() < self._valid_until
+
+    def seconds_left(self) -> float:
+        return self._valid_until - time.monotonic() if self.token is not None else 0.0
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._lock:

@@ -109,9 +109,14 @@ _V2_POSTGRESQL = (
     )""",
 )
 
+# Version 3: each event names the fencing token of the leader that wrote it (NULL on SQLite), so
+# every signature in the audit trail is attributable to one lease holder.
+_V3 = ("ALTER TABLE events ADD COLUMN fence_token BIGINT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "submissions and events", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "leader lease (PostgreSQL)", (), _V2_POSTGRESQL),
+    Migration(3, "events.fence_token", _V3, _V3),
 )
 
 LATEST = MIGRATIONS[-1].version

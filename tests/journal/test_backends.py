@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture()
 def pg_url(postgres_server, monkeypatch: pytest.MonkeyPatch) -> str:
     from allora_worker.journal_pg import PASSWORD_ENV
-    from tests.pg_support import PLANTED_PASSWORD
+    from harness.postgres import PLANTED_PASSWORD
 
     monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)
     return postgres_server.url(postgres_server.fresh_database())
@@ -67,7 +67,7 @@ def test_postgres_migrations_are_numbered_and_a_newer_schema_refused(pg_url: str
 
 def test_the_password_is_never_shown(postgres_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from allora_worker.journal_pg import PASSWORD_ENV, JournalUnavailable, PostgresJournal
-    from tests.pg_support import PLANTED_PASSWORD
+    from harness.postgres import PLANTED_PASSWORD
 
     monkeypatch.delenv(PASSWORD_ENV, raising=False)
     secret_file = tmp_path / "pgpass"
@@ -120,6 +120,9 @@ def test_a_fenced_out_leader_cannot_record_and_a_takeover_bumps_the_token(pg_url
         assert not lease_a.renew() and lease_a.token is None
         new.mark_signed(67, 1, txhash="BB", tx_bytes=b"y", sequence=3)
         assert new.get(67, 1).state == SIGNED  # type: ignore[union-attr]
+        # The audit trail names the leader behind each step.
+        assert [(e.to_state, e.fence_token) for e in new.events(67, 1)] == [(CLAIMED, token_a),
+                                                                            (SIGNED, token_b)]
         # A clean release lets the next host in at once, with the next token.
         lease_b.release()
         assert lease_a.try_acquire() == token_b + 1

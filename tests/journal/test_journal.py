@@ -37,7 +37,7 @@ def journal(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
         j: Journal = Journal(tmp_path / "journal.sqlite")
     else:
         from allora_worker.journal_pg import PASSWORD_ENV, Lease, PostgresJournal
-        from tests.pg_support import PLANTED_PASSWORD
+        from harness.postgres import PLANTED_PASSWORD
 
         server = request.getfixturevalue("postgres_server")
         monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)

@@ -6,6 +6,7 @@ The worker, chain and model modules are imported inside the commands that use th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -20,6 +21,7 @@ from allora_worker.exitcodes import EXIT_CONFIG, EXIT_PREFLIGHT
 
 if TYPE_CHECKING:
     from allora_worker.config import Settings
+    from allora_worker.journal import Entry
 
 
 def _parse_until(value: str | None) -> datetime | None:
@@ -102,6 +104,15 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         typer.echo(f"journal: {report['journal']}")
         if report["journal_problem"]:
             typer.echo(f"JOURNAL PROBLEM: {report['journal_problem']}")
+        if settings.state_url:
+            lease = report.get("lease")
+            role = (hb or {}).get("role") if hb and not hb.get("stopped") else None
+            typer.echo(f"this host: {role or 'not running'}")
+            if lease:
+                typer.echo(f"lease: {'held' if lease['active'] else 'expired'} by {lease['holder']} "
+                           f"(token {lease['token']}, {lease['expires_in_seconds']}s left)")
+            else:
+                typer.echo("lease: never taken")
         if hb:
             age = time.time() - hb["time"]
             state = "stopped" if hb.get("stopped") else f"pid {hb.get('pid')}"
@@ -186,21 +197,51 @@ def _only_topics(settings: Settings, topics: list[int]) -> Settings:
     return settings.model_copy(update={"topics": chosen, "topic_id": None})
 
 
+def _shared_journal_view(settings: Settings) -> tuple[list[Entry], str, dict[str, object] | None]:
+    """The PostgreSQL journal's rows and who holds the wallet's lease (read-only: no fence needed)."""
+    from allora_worker.journal_pg import PostgresJournal, lease_holder
+    from allora_worker.worker.wiring import wallet_from_settings
+
+    with PostgresJournal(str(settings.state_url), password_file=settings.state_password_file) as journal:
+        entries = journal.entries()
+        where = journal.describe()
+        address = settings.wallet_address
+        if address is None:
+            with contextlib.suppress(Exception):
+                address = wallet_from_settings(settings).address
+        holder = lease_holder(journal.params, address) if address else None
+    if holder is None:
+        return entries, where, None
+    return entries, where, {"holder": holder.holder, "token": holder.token, "active": holder.active,
+                            "expires_in_seconds": round(holder.expires_in_seconds, 1)}
+
+
 def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
     from allora_worker import journal_guard
-    from allora_worker.journal import Journal
+    from allora_worker.journal import Journal, JournalError
     from allora_worker.worker.heartbeat import read_heartbeat
 
     totals: dict[str, int] = {}
     recent: list[dict[str, object]] = []
-    # A damaged or lost journal is reported in words, never as a traceback (`journal_problem`).
-    problem = journal_guard.inspect(settings.journal_path)
-    if problem is None and settings.journal_path.exists():
+    entries: list[Entry] = []
+    where = str(settings.journal_path)
+    lease: dict[str, object] | None = None
+    problem: str | None = None
+    if settings.state_url:
         try:
-            with Journal(settings.journal_path) as journal:
-                entries = journal.entries()
-        except sqlite3.Error as exc:
-            problem, entries = f"the journal {settings.journal_path} cannot be read: {exc}", []
+            entries, where, lease = _shared_journal_view(settings)
+        except JournalError as exc:
+            problem = str(exc)
+    else:
+        # A damaged or lost journal is reported in words, never as a traceback (`journal_problem`).
+        problem = journal_guard.inspect(settings.journal_path)
+        if problem is None and settings.journal_path.exists():
+            try:
+                with Journal(settings.journal_path) as journal:
+                    entries = journal.entries()
+            except sqlite3.Error as exc:
+                problem, entries = f"the journal {settings.journal_path} cannot be read: {exc}", []
+    if entries:
         for entry in entries:
             totals[entry.state] = totals.get(entry.state, 0) + 1
         for entry in sorted(entries, key=lambda e: e.updated_at, reverse=True)[:last]:
@@ -210,8 +251,9 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
                 "error": entry.error, "updated_at": entry.updated_at,
             })
     return {
-        "journal": str(settings.journal_path),
+        "journal": where,
         "journal_problem": problem,
+        **({"lease": lease} if settings.state_url else {}),
         "totals": dict(sorted(totals.items())),
         "recent": recent,
         "last_tx_hashes": [r["txhash"] for r in recent if r["txhash"] and r["state"] == "confirmed"],

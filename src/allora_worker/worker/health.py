@@ -29,6 +29,8 @@ class HealthState:
     stall_seconds: float = 600.0
     max_windows_without_success: int = 3
     ready: bool = False
+    # "active" or "standby" when the journal is shared (PostgreSQL lease); None on a single host.
+    role: str | None = None
     # Monotonic: a wall-clock jump must neither fake a stall nor hide one.
     last_progress: float = field(default_factory=time.monotonic)
     windows_without_success: dict[int, int] = field(default_factory=dict)
@@ -55,6 +57,7 @@ class HealthState:
             }
             detail: dict[str, object] = {
                 "ready": self.ready,
+                **({"role": self.role} if self.role is not None else {}),
                 "seconds_since_progress": round(stalled_for, 1),
                 "windows_without_success": {str(k): v for k, v in self.windows_without_success.items()},
             }
@@ -106,7 +109,10 @@ def _make_handler(state: HealthState, render: Callable[[], bytes]) -> type[BaseH
                 body = _json({"status": "ok" if healthy else "unhealthy", **detail})
                 self._send(200 if healthy else 503, body)
             elif path == "/readyz":
-                self._send(200 if state.ready else 503, _json({"ready": state.ready}))
+                body: dict[str, object] = {"ready": state.ready}
+                if state.role is not None:
+                    body["role"] = state.role
+                self._send(200 if state.ready else 503, _json(body))
             else:
                 self._send(404, _json({"error": "not found", "paths": ["/healthz", "/readyz", "/metrics"]}))
 

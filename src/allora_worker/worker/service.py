@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from allora_worker import __version__
 from allora_worker.chain.client import ChainClient
@@ -22,7 +23,7 @@ from allora_worker.chain.emissions import EmissionsAdapter
 from allora_worker.chain.wallet import Wallet, WalletError
 from allora_worker.config import ConfigError, Settings, validate
 from allora_worker.exitcodes import EXIT_CONFIG, EXIT_NOTHING_SUBMITTED, EXIT_OK, EXIT_PREFLIGHT, EXIT_UNEXPECTED
-from allora_worker.journal import InstanceLock, InstanceLockedError, Journal
+from allora_worker.journal import FencedOut, InstanceLock, InstanceLockedError, Journal, JournalError
 from allora_worker.journal_guard import JournalRefused, open_journal
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.clock import Clock
@@ -37,6 +38,9 @@ from allora_worker.worker.scheduler import Shared, TopicLoop
 from allora_worker.worker.sdnotify import SystemdNotifier
 from allora_worker.worker.topic import TopicRuntime
 from allora_worker.worker.wiring import client_from_settings, wallet_from_settings
+
+if TYPE_CHECKING:
+    from allora_worker.journal_pg import Lease, PostgresJournal
 
 log = get_logger("worker.service")
 
@@ -102,6 +106,9 @@ class WorkerService:
         self._generation_stop = asyncio.Event()
         self._reload_requested = False
         self._stop_reason = ""
+        self._lease_lost = False
+        # Added to every heartbeat file: this host's role when the journal is shared.
+        self._heartbeat_extra: dict[str, Any] = {}
         self.ready = threading.Event()
 
     # -- control (any thread) ---------------------------------------------------------------
@@ -177,12 +184,29 @@ class WorkerService:
     async def _run_locked(self, wallet: Wallet, summary: RunSummary) -> RunSummary:
         settings = self.settings
         try:
-            journal = open_journal(settings.journal_path, chain_id=settings.effective_chain_id,
-                                   wallet=wallet.address).journal
+            if settings.state_url:
+                from allora_worker.journal_pg import PostgresJournal
+
+                # The shared journal: its schema is versioned and its writes fenced by the lease.
+                journal: Journal = PostgresJournal(settings.state_url, password_file=settings.state_password_file)
+            else:
+                journal = open_journal(settings.journal_path, chain_id=settings.effective_chain_id,
+                                       wallet=wallet.address).journal
         except JournalRefused as exc:
             log.error("journal refused: %s", exc)
             summary.exit_code, summary.reason = EXIT_PREFLIGHT, "journal refused"
             return summary
+        except JournalError as exc:
+            log.error("journal: %s; nothing will be submitted without it", exc)
+            summary.exit_code, summary.reason = EXIT_PREFLIGHT, "journal unavailable"
+            return summary
+        lease: Lease | None = None
+        if settings.state_url:
+            from allora_worker.journal_pg import Lease, PostgresJournal
+
+            assert isinstance(journal, PostgresJournal)
+            lease = Lease(journal.params, wallet.address, settings.lease_seconds)
+            journal_pg: PostgresJournal = journal
         client = client_from_settings(settings, wallet)
         client.on_version = self._on_emissions_version
         try:
@@ -195,18 +219,17 @@ class WorkerService:
                 summary.exit_code, summary.reason = EXIT_PREFLIGHT, "pre-flight checks failed"
                 log.error("pre-flight failed: not starting (see the FAIL lines above; `allora-worker doctor`)")
                 return summary
-            settled = await reconcile(journal, client)
-            for item in settled:
-                log.info("reconciled topic %d nonce %d: %s -> %s", item.topic_id, item.nonce, item.before,
-                         item.after)
+            if lease is None:
+                await self._reconcile(journal, client)
             await self._refresh_balance(client)
             if settings.health.enabled and not self.options.once:
                 self.health_server = HealthServer(settings.health.host, settings.health.port, self.health,
                                                   self.metrics).start()
                 summary.health_url = self.health_server.url
-            self.health.ready = True
+            self.health.ready = lease is None
             self.metrics.ready.set(1)
-            self.notifier.ready(f"submitting for topics {', '.join(str(r.topic_id) for r in runtimes)}")
+            self.notifier.ready(f"submitting for topics {', '.join(str(r.topic_id) for r in runtimes)}"
+                                if lease is None else "standby until this host holds the wallet's lease")
             log.info("DAEMON MODE STARTED: %d topic(s), %s", len(runtimes),
                      "one pass" if self.options.once else "until stopped")
             self.ready.set()
@@ -214,7 +237,10 @@ class WorkerService:
                 self.on_ready(self)
             if self._stop_reason:
                 self._stop.set()
-            await self._supervise(client, journal, runtimes, summary)
+            if lease is None:
+                await self._supervise(client, journal, runtimes, summary)
+            else:
+                await self._run_with_lease(client, journal_pg, lease, runtimes, summary)
         except ConfigError as exc:
             log.error("%s", exc)
             summary.exit_code, summary.reason = EXIT_CONFIG, "invalid configuration"
@@ -222,6 +248,9 @@ class WorkerService:
             log.exception("the daemon failed unexpectedly: %s", describe(exc))
             summary.exit_code, summary.reason = EXIT_UNEXPECTED, describe(exc)
         finally:
+            if lease is not None:
+                lease.release()
+                lease.close()
             if self.health_server is not None:
                 self.health_server.stop()
             client.close()
@@ -230,6 +259,101 @@ class WorkerService:
         return summary
 
     # -- the running daemon ------------------------------------------------------------------
+
+    async def _reconcile(self, journal: Journal, client: ChainClient) -> None:
+        settled = await reconcile(journal, client)
+        for item in settled:
+            log.info("reconciled topic %d nonce %d: %s -> %s", item.topic_id, item.nonce, item.before,
+                     item.after)
+
+    # -- active/standby on a shared journal ----------------------------------------------------
+
+    async def _run_with_lease(self, client: ChainClient, journal: PostgresJournal, lease: Lease,
+                              runtimes: list[TopicRuntime], summary: RunSummary) -> None:
+        """Standby until this host holds the wallet's lease; then reconcile, submit, and keep it.
+
+        Losing the lease (not renewed in time: a pause, a partition, the database down) stops
+        the topic loops at once and returns to standby; the journal's fence refuses any write
+        this host attempts after the lease is gone. A stop request releases the lease as soon
+        as the loops are at a safe point, so the standby takes over without waiting for expiry.
+        """
+        while not self._stop.is_set():
+            token = await self._wait_for_lease(lease)
+            if token is None:
+                break
+            journal.fence = lease.fence
+            self._lease_lost = False
+            self._set_role("active", f"lease token {token}")
+            log.info("LEASE ACQUIRED: this host is ACTIVE for %s (fencing token %d, lease %.3gs)",
+                     lease.wallet, token, lease.ttl)
+            # The other host may have moved the account sequence: ask the chain before signing.
+            client.forget_sequence()
+            keeper = asyncio.create_task(self._keep_lease(lease), name="lease")
+            try:
+                await self._reconcile(journal, client)  # in-flight txs of the last active first
+                await self._supervise(client, journal, runtimes, summary)
+            except FencedOut as exc:
+                log.error("%s", exc)
+                self._lease_lost = True
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+                journal.fence = None
+            if not self._lease_lost:
+                break
+            log.warning("LEASE LOST: token %d is no longer ours; STANDBY now (nothing more is signed here)", token)
+            summary.reason = ""
+        if lease.token is not None:
+            await asyncio.to_thread(lease.release)
+            log.info("LEASE RELEASED: the standby may take over now")
+
+    async def _wait_for_lease(self, lease: Lease) -> int | None:
+        from allora_worker.journal_pg import JournalUnavailable, lease_holder
+
+        interval = min(max(lease.ttl / 4, 0.2), 5.0)
+        said = None
+        while not self._stop.is_set():
+            try:
+                token = await asyncio.to_thread(lease.try_acquire)
+                if token is not None:
+                    return token
+                holder = await asyncio.to_thread(lease_holder, lease.params, lease.wallet)
+                who = f"held by {holder.holder} (token {holder.token})" if holder else "held"
+            except JournalUnavailable as exc:
+                who = f"database unreachable ({exc})"
+            self._set_role("standby", who)
+            if who != said:
+                log.info("STANDBY: the wallet's lease is %s; taking over when it expires", who)
+                said = who
+            self.health.progress()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
+        return None
+
+    async def _keep_lease(self, lease: Lease) -> None:
+        from allora_worker.journal_pg import JournalUnavailable
+
+        interval = lease.ttl / 4
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                held = await asyncio.to_thread(lease.renew)
+            except JournalUnavailable as exc:
+                log.warning("lease renewal failed (%s); the lease lasts %.1fs more at most", exc,
+                            max(0.0, lease.seconds_left()))
+                held = lease.valid()
+            if not held or not lease.valid():
+                self._lease_lost = True
+                self._generation_stop.set()
+                return
+
+    def _set_role(self, role: str, detail: str) -> None:
+        self.health.role = role
+        self.health.ready = role == "active"
+        self._heartbeat_extra = {"role": role, "lease": detail}
+        with contextlib.suppress(OSError):
+            write_heartbeat(self.settings.state_dir, self.counters, self._heartbeat_extra)
 
     async def _supervise(self, client: ChainClient, journal: Journal, runtimes: list[TopicRuntime],
                          summary: RunSummary) -> None:
@@ -252,7 +376,7 @@ class WorkerService:
                 for tl in loops:
                     if tl.ended_reason:
                         summary.reason = tl.ended_reason
-                if self._stop.is_set() or self.options.once:
+                if self._stop.is_set() or self.options.once or self._lease_lost:
                     break
                 if self._reload_requested:
                     self._reload_requested = False
@@ -294,8 +418,10 @@ class WorkerService:
                 if stop_waiter in done:
                     break
             if pending:
-                # Cycles finish at a safe point within the grace period, or are cancelled.
-                done, late = await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
+                # Cycles finish at a safe point within the grace period, or are cancelled. A lost
+                # lease cancels at once: nothing they could still do would be recorded.
+                grace = 0 if self._lease_lost else STOP_GRACE_SECONDS
+                done, late = await asyncio.wait(pending, timeout=grace) if grace else (set(), pending)
                 for task in done:
                     if not task.cancelled() and task.exception() is None:
                         summary.results.extend(task.result())
@@ -343,7 +469,7 @@ class WorkerService:
             log.info("HEARTBEAT: up %s, %d cycles, outcomes: %s, last tx %s",
                      _duration(self.counters.uptime_seconds), self.counters.cycles, outcomes, last_tx)
             try:
-                write_heartbeat(self.settings.state_dir, self.counters)
+                write_heartbeat(self.settings.state_dir, self.counters, self._heartbeat_extra)
             except OSError as exc:
                 log.warning("cannot write the heartbeat file: %s", exc)
 

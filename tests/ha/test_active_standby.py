@@ -1,0 +1,128 @@
+"""Two real daemons on one wallet and one PostgreSQL journal: failover without a duplicate.
+
+Every case ends with the same checks (`Pair.check_no_duplicates_and_no_lost_record`): no window
+got two payload txs, no account sequence was signed twice, every accepted inference is in the
+journal, and every tx that reached the node was journaled as signed under a held lease first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from tests.ha.conftest import EPOCH, LEASE, Pair
+
+HANDOVER_LEASE = 40.0
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
+
+
+def _readyz(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _lost(pair: Pair, first: int, last: int) -> list[int]:
+    accepted = pair.accepted()
+    return [n for n in range(first, last + 1, EPOCH) if n not in accepted]
+
+
+def test_kill9_of_the_active_the_standby_submits_from_the_next_window(pair: Pair) -> None:
+    a, b = pair.start_both()
+    # Who is who, as an operator asks: /readyz on each host.
+    code_a, body_a = _readyz(a.daemon.health_url())
+    code_b, body_b = _readyz(b.daemon.health_url())
+    assert (code_a, body_a["role"]) == (200, "active") and (code_b, body_b["role"]) == (503, "standby")
+
+    first = pair.wait_accepted(1, 60)[0]
+    os.kill(a.daemon.pid, signal.SIGKILL)
+    killed_at_height = pair.dn.height
+    a.daemon.wait(10)
+    token_b = b.wait_active(timeout=30)
+    assert token_b > a.tokens()[-1]
+    # The standby fills the windows after the one the failure happened in.
+    after = pair.wait_accepted(2, 60, after=killed_at_height)
+    lost = _lost(pair, first, after[-1])
+    assert len(lost) <= 1 and all(n <= killed_at_height < n + EPOCH for n in lost), lost
+    assert _readyz(b.daemon.health_url())[1]["role"] == "active"
+    pair.check_no_duplicates_and_no_lost_record()
+
+
+def test_sigstop_past_the_lease_then_sigcont_stands_down_without_signing(pair: Pair) -> None:
+    a, b = pair.start_both()
+    token_a = a.tokens()[-1]
+    pair.wait_accepted(1, 60)
+    os.kill(a.daemon.pid, signal.SIGSTOP)
+    try:
+        token_b = b.wait_active(timeout=30)
+        pair.wait_accepted(1, 60, after=pair.dn.height)  # B is submitting
+    finally:
+        os.kill(a.daemon.pid, signal.SIGCONT)
+    resumed = time.time()
+    a.daemon.wait_for_line(rf"LEASE LOST: token {token_a}\b", 30)
+    a.daemon.wait_for_line(r"STANDBY: the wallet's lease is held by", 30)
+    assert token_b > token_a
+    pair.wait_accepted(1, 60, after=pair.dn.height)  # B goes on
+    with pair.journal() as j:
+        late = [e for entry in j.entries() for e in j.events(67, entry.nonce)
+                if e.fence_token == token_a and e.at > resumed]
+    assert late == [], f"the paused leader wrote after it woke up: {late}"
+    pair.check_no_duplicates_and_no_lost_record()
+
+
+def test_cutting_the_active_from_postgres_stops_its_signing_within_the_lease(pair: Pair) -> None:
+    proxy = pair.proxy()
+    a = pair.start("a", port=proxy.port)  # A alone first: it is the one behind the proxy
+    token_a = a.wait_active()
+    b = pair.start("b")
+    first = pair.wait_accepted(1, 60)[0]
+    b.daemon.wait_for_line(r"STANDBY:", 60)
+    cut_at, cut_height = time.time(), pair.dn.height
+    proxy.cut()
+    a.daemon.wait_for_line(rf"LEASE LOST: token {token_a}\b", 30)
+    token_b = b.wait_active(timeout=30)
+    assert token_b > token_a
+    after = pair.wait_accepted(2, 60, after=cut_height)
+    with pair.journal() as j:
+        by_a = [e for entry in j.entries() for e in j.events(67, entry.nonce)
+                if e.fence_token == token_a and e.to_state == "signed"]
+    assert all(e.at < cut_at + LEASE for e in by_a), by_a
+    lost = _lost(pair, first, after[-1])
+    assert len(lost) <= 1 and all(n <= cut_height < n + EPOCH for n in lost), lost
+    proxy.heal()  # A comes back as standby, and stays so
+    a.daemon.wait_for_line(r"STANDBY: the wallet's lease is held by", 30)
+    pair.check_no_duplicates_and_no_lost_record()
+
+
+def test_postgres_restarted_mid_run_no_lost_record_no_duplicate(pair: Pair) -> None:
+    pair.start_both()
+    pair.wait_accepted(1, 60)
+    pair.server.stop("fast")
+    time.sleep(LEASE + 1)  # past the lease: both hosts are standby, the database is away
+    pair.server.start()
+    # Someone leads again and windows are filled again.
+    pair.wait_accepted(2, 60, after=pair.dn.height)
+    pair.check_no_duplicates_and_no_lost_record()
+
+
+def test_sigterm_hands_over_at_once_and_loses_no_window(pair: Pair) -> None:
+    # A lease far longer than the handover may take: B can only be in early if A released it.
+    a, b = pair.start_both(lease=HANDOVER_LEASE)
+    first = pair.wait_accepted(1, 60)[0]
+    a.daemon.signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    assert a.daemon.wait(20) == 0
+    a.daemon.wait_for_line(r"LEASE RELEASED", 1)
+    b.wait_active(timeout=HANDOVER_LEASE)
+    assert time.monotonic() - stopped < HANDOVER_LEASE / 2
+    after = pair.wait_accepted(3, 60, after=first)
+    assert _lost(pair, first, after[-1]) == []
+    pair.check_no_duplicates_and_no_lost_record()
