@@ -74,6 +74,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         error_rate: float = typer.Option(0.0, help="Probability that any call fails UNAVAILABLE."),
         seed: int = typer.Option(0, help="Seed of the fault plan's random draws."),
         duration: float = typer.Option(0.0, help="Stop after this many seconds (0 = until a signal)."),
+        emissions_version: int = typer.Option(10, help="Emissions module version the node serves (9 or 10)."),
+        upgrade_height: int | None = typer.Option(
+            None, help="Upgrade the emissions module from v9 to v10 in place at this height."),
     ) -> None:
         """Run a local Allora chain (real gRPC, real protobuf types) on 127.0.0.1."""
         # Imported here: the devnet (and its protobuf types) is for this command only.
@@ -100,5 +103,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             registered_workers=_parse_registrations(register_worker),
             min_gas_price=min_gas_price,
             faults=FaultPlan(seed=seed, error_rate={"*": error_rate} if error_rate else {}),
+            emissions_version=emissions_version,
+            upgrade_height=upgrade_height,
         )
         asyncio.run(_serve(config, duration))

@@ -96,6 +96,8 @@ class DevnetConfig:
         if self.emissions_version not in (8, 9, 10):
             # 8 stands for "an older node": it answers the version probe and accepts no payload.
             raise ValueError(f"emissions_version must be 9 or 10 (or 8, an old node), not {self.emissions_version}")
+        if self.upgrade_height is not None and self.emissions_version != 9:
+            raise ValueError("an upgrade height needs emissions_version 9 (the upgrade goes from v9 to v10)")
         ids = [t.id for t in self.topics]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate topic id")

@@ -205,6 +205,11 @@ class ChainState:
             block = self._make_block(self.height)
             self.blocks[self.height] = block
             waiting, self.mempool = self.mempool, []
+            if self.config.upgrade_height == self.height:
+                # An upgrade halts the old binary at this height and starts the new one: the
+                # mempool does not survive the restart (cosmos-sdk x/upgrade, app/upgrades).
+                self.counters["txs_dropped"] += len(waiting)
+                waiting = []
             for pending in waiting:
                 if pending.drop:
                     self.counters["txs_dropped"] += 1

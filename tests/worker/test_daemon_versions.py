@@ -1,0 +1,103 @@
+"""The daemon against the emissions versions a network may serve, an upgrade mid-run, and a
+topic that stops accepting this wallet (its whitelist) while another topic goes on."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from allora_worker.devnet import DevnetThread, TopicConfig
+from allora_worker.journal import Journal
+from harness.daemon import DaemonProcess, devnet_config, wait_until, write_worker_config
+from tests.conftest import TEST_ADDRESS
+
+pytestmark = pytest.mark.integration
+
+BLOCK = 0.2
+EPOCH = 10
+WINDOW = 8
+WINDOWS = 6
+
+
+def topic(topic_id: int = 67) -> TopicConfig:
+    return TopicConfig(id=topic_id, metadata=f"topic {topic_id}", epoch_length=EPOCH, worker_submission_window=WINDOW)
+
+
+def ours(dn: DevnetThread, topic_id: int = 67) -> list[int]:
+    return [i.nonce for i in dn.accepted_inferences(topic_id) if i.worker == TEST_ADDRESS]
+
+
+@pytest.mark.parametrize("mode", ["v9", "v10", "upgrade"])
+def test_the_daemon_fills_every_window_in_v9_v10_and_across_an_upgrade(
+    mode: str, tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
+) -> None:
+    # The upgrade lands in the middle of the third full window after start (known in advance: the
+    # devnet starts at height 1 and the daemon takes a few seconds to start).
+    upgrade = {"emissions_version": 9, "upgrade_height": None}
+    extra = {"v9": {"emissions_version": 9}, "v10": {}, "upgrade": upgrade}[mode]
+    with DevnetThread(devnet_config(TEST_ADDRESS, [topic()], block_time=BLOCK, **extra)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK)
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line("DAEMON MODE STARTED", timeout=60)
+            first = (dn.height // EPOCH + 1) * EPOCH  # the first window opened after READY
+            if mode == "upgrade":
+                dn.state.config.upgrade_height = first + 2 * EPOCH + WINDOW // 2
+            last = first + (WINDOWS - 1) * EPOCH
+            wait_until(lambda: dn.height > last + WINDOW + 2, 60, f"{WINDOWS} windows")
+        finally:
+            assert daemon.stop() == 0, daemon.text()[-3000:]
+        text = daemon.text()
+        submitted = ours(dn)
+        assert all(n == 1 for n in Counter(submitted).values()), submitted  # 0 duplicates
+        wanted = list(range(first, last + 1, EPOCH))
+        lost = [n for n in wanted if n not in submitted]
+        if mode == "upgrade":
+            up = dn.state.config.upgrade_height
+            assert up is not None and dn.state.emissions_version == 10
+            # At most the upgrade's own window is lost (its mempool does not survive the restart).
+            assert set(lost) <= {n for n in wanted if n <= up <= n + WINDOW}, (lost, up)
+            assert "emissions: emissions.v9 (probed from the node)" in text
+            assert "the node now serves emissions.v10" in text
+        else:
+            assert lost == [], (lost, wanted, submitted, text[-3000:])
+            assert f"emissions: emissions.v{mode[1:]} (probed from the node)" in text
+        with Journal(tmp_path / "s" / "journal.sqlite") as journal:
+            confirmed = {e.nonce for e in journal.entries(topic_id=67, states=("confirmed",))}
+        assert set(submitted) <= confirmed
+
+
+def test_a_topic_that_stops_accepting_us_stops_alone(tmp_path: Path, bundle_dir: Path, mnemonic_file: Path) -> None:
+    with DevnetThread(devnet_config(TEST_ADDRESS, [topic(67), topic(68)], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, topics=(67, 68), epoch_seconds=EPOCH * BLOCK)
+        # Each topic needs its own bundle directory.
+        other = shutil.copytree(bundle_dir, tmp_path / "bundle68")
+        head, _, tail = config.read_text().partition("id = 68\n")
+        config.write_text(head + "id = 68\n" + tail.replace(str(bundle_dir), str(other), 1))
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line("DAEMON MODE STARTED", timeout=60)
+            url = re.search(r"health server listening on (http://\S+) ", daemon.text())
+            assert url, daemon.text()[-2000:]
+            # The topic's creator sets a worker whitelist without us.
+            dn.state.topic(68).config.worker_whitelist = ["allo1someoneelse"]
+            daemon.wait_for_line(r"TOPIC 68 STOPPED: .*not permitted to submit payload", timeout=30)
+            count_67 = len(ours(dn, 67))
+            wait_until(lambda: len(ours(dn, 67)) >= count_67 + 2, 30, "topic 67 going on")
+            metrics = urllib.request.urlopen(url.group(1) + "/metrics", timeout=5).read().decode()
+            assert re.search(r'allora_worker_topic_fatal\{topic="68"\} 1\.0', metrics), metrics
+            assert not re.search(r'allora_worker_topic_fatal\{topic="67"\} 1', metrics)
+            assert daemon.process.poll() is None
+        finally:
+            assert daemon.stop() == 0
+        text = daemon.text()
+        assert text.count("TOPIC 68 STOPPED") == 1  # one clear line, not one per window
+        # Nothing was broadcast for 68 after the whitelist changed: simulation caught it.
+        assert all(r.code == 0 for r in dn.state.txs.values())
