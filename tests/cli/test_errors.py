@@ -124,3 +124,20 @@ def test_demo_interrupted_says_interrupted(tmp_path: Path) -> None:
     # The 50 windows asked for did not all open: only those the daemon reached are listed.
     listed = [line for line in text.splitlines() if line.strip().split(" ")[0].isdigit()]
     assert 1 <= len(listed) < 10, text
+
+
+def test_wallet_address_refuses_mnemonic_and_mnemonic_file_both_set(mnemonic_file: Path) -> None:
+    words = " ".join(["abandon"] * 23 + ["art"])
+    result = invoke("wallet", "address", env={"MNEMONIC_FILE": str(mnemonic_file), "MNEMONIC": words})
+    assert_clean_failure(result, 2, "both MNEMONIC and MNEMONIC_FILE are set")
+    assert "abandon" not in result.output
+
+
+def test_doctor_on_an_unfunded_devnet_wallet_says_how_to_fund_it(devnet_config: Path) -> None:
+    from allora_worker.devnet import DevnetConfig, DevnetThread, TopicConfig
+
+    topic = TopicConfig(id=67, metadata="t", epoch_length=10, worker_submission_window=5, ground_truth_lag=10)
+    with DevnetThread(DevnetConfig(block_time=0.2, topics=[topic])) as devnet:
+        result = invoke("--config", str(devnet_config), "doctor",
+                        env={"ALLORA_WORKER_GRPC_ENDPOINTS": f'["{devnet.grpc_url}"]'})
+    assert_clean_failure(result, 3, "fund the wallet", "allora-worker devnet --fund", "docs/DEVNET.md")

@@ -40,6 +40,7 @@ from tests.deploy.support import (
     ALL_DOCS,
     DEPLOY,
     EXAMPLE_TOML,
+    ROOT,
     cli_check,
     inline_commands,
     invocations,
@@ -341,3 +342,12 @@ def test_the_rewrite_maps_every_documented_path() -> None:
     assert world.rewrite("/etc/allora-workerX") == "/etc/allora-workerX"
     assert world.prepare({}, ["devnet", "--port", "9090"])[1] == ["devnet", "--port", "0"]
     assert world.prepare({}, ["--network", "testnet", "wallet", "address"])[1][1] == "devnet"
+
+
+def test_the_files_quick_start_creates_in_the_checkout_are_ignored_by_git() -> None:
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in ("mnemonic.txt", "allora-worker.toml", "models/topic67/manifest.json", "reports/backtest/report.md"):
+        done = subprocess.run([git, "check-ignore", "-q", name], cwd=ROOT)
+        assert done.returncode == 0, f"{name} (created by docs/QUICK_START.md) is not in .gitignore"

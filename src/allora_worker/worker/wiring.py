@@ -7,12 +7,18 @@ that turns the one into the other.
 from __future__ import annotations
 
 from allora_worker.chain.client import DEFAULT_REBROADCAST_S, ChainClient
-from allora_worker.chain.wallet import Wallet, load_wallet
+from allora_worker.chain.wallet import Wallet, WalletError, load_wallet
 from allora_worker.config import FEE_TIER_MULTIPLIER, Settings
 
 
 def wallet_from_settings(settings: Settings) -> Wallet:
     """MNEMONIC_FILE (0600) or MNEMONIC, checked against ALLORA_WALLET_ADDR; raises WalletError."""
+    if settings.mnemonic is not None and settings.mnemonic_file is not None:
+        # Which one signs must never be a silent choice: they may be two different wallets.
+        raise WalletError(
+            "both MNEMONIC and MNEMONIC_FILE are set: unset MNEMONIC and keep the words only in the "
+            "0600 file MNEMONIC_FILE names"
+        )
     return load_wallet(
         settings.mnemonic.get_secret_value() if settings.mnemonic else None,
         settings.mnemonic_file,
