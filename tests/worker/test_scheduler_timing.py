@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -26,14 +25,13 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
     return fake
 
 
-def test_block_timer_estimates_seconds_per_block() -> None:
+def test_block_timer_estimates_seconds_per_block(clock: FakeMonotonic) -> None:
     timer = BlockTimer()
     assert timer.seconds_per_block is None
     timer.observe(100)
-    time.sleep(0.05)
+    clock.now += 0.05
     timer.observe(105)
-    spb = timer.seconds_per_block
-    assert spb is not None and 0.005 < spb < 0.05
+    assert timer.seconds_per_block == pytest.approx(0.01)
 
 
 def test_seconds_until_a_height_counts_time_since_the_last_observation(clock: FakeMonotonic) -> None:
@@ -48,8 +46,8 @@ def test_seconds_until_a_height_counts_time_since_the_last_observation(clock: Fa
     assert timer.seconds_until(105) == pytest.approx(-7.5)
 
 
-def _loop(confirm_timeout_s: float, window_blocks: int | None) -> TopicLoop:
-    shared = SimpleNamespace(client=SimpleNamespace(confirm_timeout_s=confirm_timeout_s))
+def _loop(confirm_timeout_s: float, window_blocks: int | None, client: SimpleNamespace | None = None) -> TopicLoop:
+    shared = SimpleNamespace(client=client or SimpleNamespace(confirm_timeout_s=confirm_timeout_s))
     loop = TopicLoop(SimpleNamespace(topic_id=67), shared)  # type: ignore[arg-type]
     loop.window_blocks = window_blocks
     return loop
@@ -82,3 +80,21 @@ def test_confirm_cadence_resends_once_a_block_and_looks_twice_a_block() -> None:
     # A clock too fast to measure is floored: no busy loop.
     rebroadcast, look = scheduler.confirm_cadence(0.001)
     assert rebroadcast >= scheduler.MIN_POLL_SECONDS and look >= scheduler.MIN_POLL_SECONDS
+
+
+def test_each_topic_confirms_at_its_own_pace_on_a_shared_client(clock: FakeMonotonic) -> None:
+    """Two topics on one client: each one's cadence comes from its own measured blocks, and the
+    shared client is never written (it was: the last topic to poll set the pace for all)."""
+    client = SimpleNamespace(confirm_timeout_s=60.0, rebroadcast_s=3.0, poll_interval_s=0.5)
+    fast, slow = _loop(60.0, 16, client), _loop(60.0, 16, client)
+    assert fast.cadence() is None  # nothing measured yet: the client's defaults apply
+    fast.blocks.observe(0)
+    slow.blocks.observe(0)
+    clock.now += 1.0
+    fast.blocks.observe(10)  # 0.1 s blocks
+    slow.blocks.observe(4)  # 0.25 s blocks
+    assert (fast.cadence().rebroadcast_s, fast.cadence().poll_s) == pytest.approx(scheduler.confirm_cadence(0.1))
+    assert (slow.cadence().rebroadcast_s, slow.cadence().poll_s) == pytest.approx(scheduler.confirm_cadence(0.25))
+    slow.auto_rebroadcast = False  # chain.rebroadcast_seconds configured: that period, this topic's look
+    assert slow.cadence().rebroadcast_s == 3.0
+    assert vars(client) == {"confirm_timeout_s": 60.0, "rebroadcast_s": 3.0, "poll_interval_s": 0.5}

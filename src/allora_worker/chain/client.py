@@ -74,6 +74,15 @@ class SignedTx:
 
 
 @dataclass(frozen=True)
+class Cadence:
+    """How often a confirmation looks for the tx and re-sends it. A caller that knows the chain's
+    pace for one topic passes its own; without one the client's defaults apply."""
+
+    poll_s: float
+    rebroadcast_s: float
+
+
+@dataclass(frozen=True)
 class SubmitResult:
     topic_id: int
     nonce: int
@@ -509,7 +518,7 @@ class ChainClient:
         raise E.classify(r.codespace, r.code, r.raw_log, txhash=signed.txhash)
 
     async def confirm(self, txhash: str, timeout_s: float | None = None, *,
-                      resend: SignedTx | None = None) -> TxResponse:
+                      resend: SignedTx | None = None, cadence: Cadence | None = None) -> TxResponse:
         """Poll GetTx until the tx is in a block (deadline: `timeout_s`, else confirm_timeout_s). A
         failed DeliverTx raises its class; a tx never seen raises `ConfirmTimeout`.
 
@@ -521,8 +530,10 @@ class ChainClient:
         re-sign at once instead of waiting out the deadline.
         """
         budget = self.confirm_timeout_s if timeout_s is None else timeout_s
+        poll_s = cadence.poll_s if cadence is not None else self.poll_interval_s
+        rebroadcast_s = cadence.rebroadcast_s if cadence is not None else self.rebroadcast_s
         deadline = time.monotonic() + budget
-        next_resend = time.monotonic() + self.rebroadcast_s
+        next_resend = time.monotonic() + rebroadcast_s
         superseded_at: float | None = None
         while True:
             try:
@@ -538,19 +549,19 @@ class ChainClient:
                 raise E.Superseded(f"tx {txhash} is not in a block and its sequence is used by another tx",
                                    txhash=txhash)
             if resend is not None and now >= next_resend:
-                next_resend = now + self.rebroadcast_s
+                next_resend = now + rebroadcast_s
                 try:
                     await self.broadcast(resend)
                 except E.SequenceMismatch:
                     # Used by this very tx (GetTx finds it once indexed) or by another one: give
                     # the index one re-send period (about a block) before deciding.
-                    superseded_at = time.monotonic() + self.rebroadcast_s
+                    superseded_at = time.monotonic() + rebroadcast_s
                     resend = None
                 except E.ChainError as exc:
                     log.info("re-broadcast of %s not accepted now: %s", txhash, describe(exc))
             if time.monotonic() >= deadline:
                 raise E.ConfirmTimeout(f"tx {txhash} not in a block after {budget:.3g}s", txhash=txhash)
-            await asyncio.sleep(self.poll_interval_s)
+            await asyncio.sleep(poll_s)
 
     async def _payload(self, topic_id: int, nonce: int, value: float | str) -> tuple[list[Any], str]:
         adapter = await self._adapter()
@@ -578,6 +589,7 @@ class ChainClient:
         on_signed: OnSigned | None = None,
         on_broadcast: OnBroadcast | None = None,
         confirm_timeout_s: float | None = None,
+        cadence: Cadence | None = None,
     ) -> SubmitResult:
         """Sign, broadcast, confirm one inference, retrying what a retry can fix.
 
@@ -586,12 +598,13 @@ class ChainClient:
         `confirm_timeout_s` bounds each confirmation (the scheduler passes what is left of the
         window); None means the client's confirm_timeout_s. A message type the node no longer
         knows (a chain upgrade between versions) is rebuilt once for the version it now serves.
+        `cadence`: the topic's confirm pace.
         """
         for _ in range(2):
             msgs, canonical = await self._payload(topic_id, nonce, value)
             try:
                 resp, signed, attempts = await self._send(msgs, topic_id, nonce, canonical, on_signed,
-                                                          on_broadcast, confirm_timeout_s)
+                                                          on_broadcast, confirm_timeout_s, cadence)
                 break
             except E.VersionMismatch as exc:
                 log.warning("topic %d nonce %d: %s; probing the node's emissions version", topic_id, nonce,
@@ -621,6 +634,7 @@ class ChainClient:
         on_signed: OnSigned | None,
         on_broadcast: OnBroadcast | None,
         confirm_timeout_s: float | None = None,
+        cadence: Cadence | None = None,
     ) -> tuple[TxResponse, SignedTx, int]:
         plan: FeePlan | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -634,7 +648,7 @@ class ChainClient:
             if on_broadcast is not None:
                 on_broadcast(signed)
             try:
-                resp = await self.confirm(signed.txhash, confirm_timeout_s, resend=signed)
+                resp = await self.confirm(signed.txhash, confirm_timeout_s, resend=signed, cadence=cadence)
             except E.Superseded:
                 # Another tx used our sequence (an outside tx from this key): ours can never land,
                 # so a fresh signature is the only way to fill the window.

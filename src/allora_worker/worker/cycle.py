@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.canonical import canonical_decimal
-from allora_worker.chain.client import ChainClient
+from allora_worker.chain.client import Cadence, ChainClient
 from allora_worker.journal import CONFIRMED, MISSED, NOT_ADMITTED, REJECTED, Journal, JournalError
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.errors import DataUnavailable, MarketError
@@ -61,6 +61,7 @@ async def run_cycle(
     cycle_no: int,
     dry_run: bool = False,
     confirm_timeout_s: float | None = None,
+    cadence: Cadence | None = None,
 ) -> CycleResult:
     topic_id = runtime.topic_id
     log.info("SUBMISSION CYCLE #%d: topic %d, nonce %d%s", cycle_no, topic_id, nonce,
@@ -117,7 +118,8 @@ async def run_cycle(
         return CycleResult(topic_id, nonce, "dry_run", value, signed.txhash, data_age_seconds=data_age)
 
     try:
-        final = await submit_journaled(client, journal, topic_id, nonce, value, confirm_timeout_s=confirm_timeout_s)
+        final = await submit_journaled(client, journal, topic_id, nonce, value, confirm_timeout_s=confirm_timeout_s,
+                                       cadence=cadence)
     except chain_errors.TopicFatal:
         raise  # the topic's loop stops (scheduler); nothing more for this window
     except chain_errors.Fatal as exc:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from allora_worker.chain import errors as E
-from allora_worker.chain.client import ChainClient, SignedTx
+from allora_worker.chain.client import Cadence, ChainClient, SignedTx
 from allora_worker.journal import BROADCAST, CLAIMED, SIGNED, Entry, Journal
 from allora_worker.secrets import describe
 
@@ -44,6 +44,7 @@ async def submit_journaled(
     value: float | str,
     *,
     confirm_timeout_s: float | None = None,
+    cadence: Cadence | None = None,
 ) -> Entry:
     """Submit a claimed (topic, nonce) with the journal in the loop. Returns the final entry.
 
@@ -62,7 +63,7 @@ async def submit_journaled(
 
     try:
         result = await client.submit(topic_id, nonce, value, on_signed=on_signed, on_broadcast=on_broadcast,
-                                     confirm_timeout_s=confirm_timeout_s)
+                                     confirm_timeout_s=confirm_timeout_s, cadence=cadence)
     except Exception as exc:
         return await _record_failure(journal, client, topic_id, nonce, exc)
     return await _settle_landed(journal, client, topic_id, nonce, txhash=result.txhash, height=result.height)
@@ -118,7 +119,8 @@ class Reconciled:
 
 
 async def reconcile(journal: Journal, client: ChainClient, *, topic_id: int | None = None,
-                    confirm_within: ConfirmBudget | None = None) -> list[Reconciled]:
+                    confirm_within: ConfirmBudget | None = None,
+                    cadence: Cadence | None = None) -> list[Reconciled]:
     """Settle in-flight entries (all, or one topic's) with the chain. Idempotent.
 
     Never run it over an entry that a live cycle of this process is still submitting: that
@@ -130,7 +132,7 @@ async def reconcile(journal: Journal, client: ChainClient, *, topic_id: int | No
             continue
         try:
             budget = confirm_within(entry.nonce) if confirm_within is not None else None
-            after = await _reconcile_one(journal, client, entry, budget)
+            after = await _reconcile_one(journal, client, entry, budget, cadence)
         except E.Unavailable as exc:
             log.warning("reconcile topic %s nonce %s postponed: %s",
                         entry.topic_id, entry.nonce, describe(exc))
@@ -142,7 +144,7 @@ async def reconcile(journal: Journal, client: ChainClient, *, topic_id: int | No
 
 
 async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry,
-                         confirm_timeout_s: float | None = None) -> Entry:
+                         confirm_timeout_s: float | None = None, cadence: Cadence | None = None) -> Entry:
     t, n = entry.topic_id, entry.nonce
     if entry.txhash:
         found = await client.get_tx(entry.txhash)
@@ -176,7 +178,7 @@ async def _reconcile_one(journal: Journal, client: ChainClient, entry: Entry,
         journal.mark_broadcast(t, n, txhash=entry.txhash)
     try:
         # Keep re-sending the same bytes while waiting: the copy just sent may be dropped too.
-        resp = await client.confirm(entry.txhash, confirm_timeout_s, resend=signed)
+        resp = await client.confirm(entry.txhash, confirm_timeout_s, resend=signed, cadence=cadence)
     except E.ConfirmTimeout:
         return journal.get(t, n)  # type: ignore[return-value]
     except E.ChainError as exc:

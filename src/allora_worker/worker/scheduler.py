@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from allora_worker.chain import errors as chain_errors
-from allora_worker.chain.client import ChainClient
+from allora_worker.chain.client import Cadence, ChainClient
 from allora_worker.journal import CONFIRMED, FencedOut, Journal, JournalUnavailable
 from allora_worker.logging_setup import get_logger
 from allora_worker.secrets import describe
@@ -178,11 +178,6 @@ class TopicLoop:
             await self._refresh_topic()
         height = await client.latest_height()
         self.blocks.observe(height)
-        spb = self.blocks.seconds_per_block
-        if spb is not None:
-            rebroadcast_s, client.poll_interval_s = confirm_cadence(spb)
-            if self.auto_rebroadcast:  # else chain.rebroadcast_seconds, as configured
-                client.rebroadcast_s = rebroadcast_s
         if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
@@ -224,7 +219,7 @@ class TopicLoop:
         try:
             result = await run_cycle(runtime=self.runtime, nonce=nonce, journal=shared.journal,
                                      client=shared.client, cycle_no=number, dry_run=shared.dry_run,
-                                     confirm_timeout_s=self.confirm_budget(nonce))
+                                     confirm_timeout_s=self.confirm_budget(nonce), cadence=self.cadence())
         except chain_errors.TopicFatal:
             raise
         except chain_errors.ChainError as exc:
@@ -295,6 +290,18 @@ class TopicLoop:
                     self.shared.health.windows_without_success.get(self.topic_id, 0)
                 )
 
+    def cadence(self) -> Cadence | None:
+        """This topic's confirm pace, from the block time this loop measured (None: not yet known,
+        the client's defaults). The client is shared by every topic: the pace travels with each
+        call instead of being written into it."""
+        spb = self.blocks.seconds_per_block
+        if spb is None:
+            return None
+        rebroadcast_s, poll_s = confirm_cadence(spb)
+        if not self.auto_rebroadcast:  # chain.rebroadcast_seconds, as configured
+            rebroadcast_s = self.shared.client.rebroadcast_s
+        return Cadence(poll_s=poll_s, rebroadcast_s=rebroadcast_s)
+
     def confirm_budget(self, nonce: int) -> float | None:
         """How long a confirmation for `nonce` may take: until its window closes, plus two blocks
         to see an inclusion in the last one, never more than the configured confirm timeout.
@@ -314,7 +321,7 @@ class TopicLoop:
         """Settle in-flight txs with the chain; one that landed counts as accepted here."""
         # Only this topic: another topic's in-flight entry belongs to its live cycle.
         for item in await reconcile(self.shared.journal, self.shared.client, topic_id=self.topic_id,
-                                    confirm_within=self.confirm_budget):
+                                    confirm_within=self.confirm_budget, cadence=self.cadence()):
             if item.after != item.before:
                 log.info("reconciled topic %d nonce %d: %s -> %s", item.topic_id, item.nonce, item.before, item.after)
             if item.after == CONFIRMED and item.before != CONFIRMED:
