@@ -74,7 +74,9 @@ class TopicSettings(BaseModel):
 
     id: int = Field(ge=1, le=MAX_TOPIC_ID)
     bundle: Path | None = None
-    sources: list[SourceName] = Field(default_factory=lambda: list(DEFAULT_SOURCES), min_length=1)
+    # A primary and, optionally, a second venue that cross-checks it (market/provider.py): a third
+    # would have no role, so it is refused rather than ignored.
+    sources: list[SourceName] = Field(default_factory=lambda: list(DEFAULT_SOURCES), min_length=1, max_length=2)
     data_file: Path | None = None
     schedule: ScheduleName = "nonce"
     interval_seconds: float = Field(default=3600.0, gt=0)

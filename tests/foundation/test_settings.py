@@ -143,6 +143,10 @@ def test_each_validation_message(kwargs: dict[str, object], expected: str, tmp_p
         ('network = "moonnet"\n', "network: Input should be 'testnet', 'mainnet', 'devnet' or 'custom'"),
         ("this is not toml", "is not valid TOML"),
         ("[log]\nlevel = 'LOUD'\n", "log.level"),
+        # One or two sources (a primary and its cross-check); a third was silently ignored.
+        ("[[topics]]\nid = 67\nsources = ['binance', 'coinbase', 'tiingo']\n",
+         "topics.0.sources: List should have at most 2"),
+        ("[[topics]]\nid = 67\nsources = []\n", "topics.0.sources: List should have at least 1"),
     ],
 )
 def test_structural_errors_in_toml(toml: str, expected: str, tmp_path: Path) -> None:

@@ -57,12 +57,15 @@ def make_source(name: str, settings: Settings, topic: TopicSettings, clock: Cloc
 
 
 def make_provider(settings: Settings, topic: TopicSettings, clock: Clock) -> CandleProvider:
-    sources = [make_source(name, settings, topic, clock) for name in topic.sources[:2]]
+    """The primary source, cross-checked by the second when there is one (TopicSettings allows 1-2)."""
+    if not 1 <= len(topic.sources) <= 2:
+        raise ValueError(f"topic {topic.id}: sources must name one or two sources, not {len(topic.sources)}")
+    primary, *secondary = (make_source(name, settings, topic, clock) for name in topic.sources)
     # Replays and CSV files are local already; caching them would only duplicate the file.
-    live = all(name in ("tiingo", "binance", "coinbase") for name in topic.sources[:2])
+    live = all(name in ("tiingo", "binance", "coinbase") for name in topic.sources)
     cache = CandleCache(settings.candle_cache_path) if live else None
     config = CheckConfig(max_staleness=timedelta(hours=topic.max_data_age_hours))
-    return CandleProvider(sources[0], sources[1] if len(sources) > 1 else None, cache=cache, config=config)
+    return CandleProvider(primary, secondary[0] if secondary else None, cache=cache, config=config)
 
 
 @dataclass
