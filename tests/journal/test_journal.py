@@ -211,10 +211,6 @@ def test_lock_of_a_killed_holder_is_free(tmp_path: Path) -> None:
             holder.wait()
 
 
-def test_module_exports_states() -> None:
-    assert set(jmod.STATES) == {CLAIMED, SIGNED, BROADCAST, CONFIRMED, REJECTED, MISSED, NOT_ADMITTED}
-
-
 def test_not_admitted_is_terminal_and_keeps_the_tx(journal) -> None:  # type: ignore[no-untyped-def]
     journal.claim(67, 10)
     journal.mark_signed(67, 10, txhash="AB" * 32, tx_bytes=b"tx", sequence=3, value="0.1")
@@ -226,3 +222,44 @@ def test_not_admitted_is_terminal_and_keeps_the_tx(journal) -> None:  # type: ig
     assert journal.claim(67, 10) is None  # the window is done: no second tx
     with pytest.raises(JournalError):
         journal.mark_confirmed(67, 10, txhash="AB" * 32)
+
+
+def test_each_state_is_reached_stored_and_decides_the_next_claim(journal: Journal) -> None:
+    """Every state is reached by legal steps and read back from the database, and decides what a
+    new claim does: done (None), refused until reconciled, or claimed again (one more attempt)."""
+    tx = "DD" * 32
+
+    def sign(n: int) -> None:
+        journal.mark_signed(5, n, txhash=tx, tx_bytes=b"x", sequence=1)
+
+    steps = {
+        CLAIMED: [],
+        SIGNED: [sign],
+        BROADCAST: [sign, lambda n: journal.mark_broadcast(5, n, txhash=tx)],
+        CONFIRMED: [sign, lambda n: journal.mark_confirmed(5, n, txhash=tx, height=3)],
+        REJECTED: [lambda n: journal.mark_rejected(5, n, error="sdk/4 unauthorized", chain_code=4)],
+        MISSED: [lambda n: journal.mark_missed(5, n, reason="window closed")],
+        NOT_ADMITTED: [sign, lambda n: journal.mark_not_admitted(5, n, reason="EMA below the set", txhash=tx,
+                                                                 height=3)],
+    }
+    expected = {CLAIMED: "again", SIGNED: "refused", BROADCAST: "refused", CONFIRMED: "done",
+                REJECTED: "again", MISSED: "done", NOT_ADMITTED: "done"}
+    assert set(jmod.STATES) == set(steps) == set(expected)
+    seen = {}
+    for nonce, state in enumerate(jmod.STATES, start=1):
+        journal.claim(5, nonce)
+        for step in steps[state]:
+            step(nonce)
+        assert journal.get(5, nonce).state == state  # type: ignore[union-attr]
+        try:
+            again = journal.claim(5, nonce)
+        except JournalError as exc:
+            assert "reconcile" in str(exc)
+            seen[state] = "refused"
+        else:
+            seen[state] = "done" if again is None else "again"
+            assert again is None or (again.state == CLAIMED and again.attempts == 2)
+    assert seen == expected
+    # The module's groups (Entry.terminal, Entry.in_flight) agree with what claim did.
+    assert {s for s, what in expected.items() if what == "done"} == jmod.TERMINAL
+    assert {s for s, what in expected.items() if what == "refused"} == jmod.IN_FLIGHT

@@ -333,9 +333,3 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
-
-
-def test_recorded_shapes_are_json_round_trippable(served: pd.DataFrame) -> None:
-    part = served.iloc[-3:]
-    for kind in SERVERS:
-        assert json.loads(json.dumps(_rows(kind, part)))

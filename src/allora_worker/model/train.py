@@ -42,7 +42,11 @@ class TrainResult:
 
 
 def decide(metrics: dict[str, Metrics], model_kind: str) -> tuple[str, str]:
-    """(kind to bundle, plain-words verdict) from out-of-sample metrics."""
+    """(kind to bundle, plain-words verdict) from the walk-forward test-fold metrics.
+
+    The choice is made on the same folds that score it, so the chosen kind's metrics are the best
+    of several candidates and biased in its favour (docs/MODEL.md).
+    """
     m = metrics[model_kind]
     losers = [b for b in ("zero", "drift") if not (m.mse < metrics[b].mse and m.zptae < metrics[b].zptae)]
     if not losers:

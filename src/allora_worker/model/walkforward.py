@@ -4,8 +4,9 @@ For a test fold starting at T, training rows are those with t < T - purge - emba
 purge is the horizon: the label of row t uses the close at t + horizon, so any later row's
 label would overlap the test period. The embargo adds a margin for the features' own serial
 dependence. Every parameter (model weights, alpha, boosting rounds, baseline scales, the
-ZPTAE scale) is fitted on the fold's training rows only; the test folds are never used to
-choose anything.
+ZPTAE scale) is fitted on the fold's training rows only. The test folds are used for one
+choice, outside this module: `train.decide` picks the bundled kind (the model or a baseline) from
+their metrics, so the chosen kind's fold metrics are optimistic (docs/MODEL.md says how much).
 """
 
 from __future__ import annotations
