@@ -67,14 +67,17 @@ def write_worker_config(
     *,
     grpc_url: str | list[str],
     state_dir: Path,
-    bundle: Path,
+    bundle: Path | dict[int, Path],
     topics: Iterable[int] = (67,),
     epoch_seconds: float = 1.0,
     topic_extra: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     health_port: int = 0,
 ) -> Path:
-    """A worker TOML for the devnet: replayed bundled candles, one epoch = one replayed hour."""
+    """A worker TOML for the devnet: replayed bundled candles, one epoch = one replayed hour.
+
+    `bundle`: one bundle for every topic, or one per topic id (two topics may not share one).
+    """
     urls = grpc_url if isinstance(grpc_url, list) else [grpc_url]
     lines = [
         'network = "devnet"',
@@ -97,7 +100,7 @@ def write_worker_config(
         lines.append("[[topics]]")
         topic = {
             "id": topic_id,
-            "bundle": str(bundle),
+            "bundle": str(bundle[topic_id] if isinstance(bundle, dict) else bundle),
             "sources": ["replay"],
             "replay_start": REPLAY_START,
             "replay_speed": 3600.0 / epoch_seconds,

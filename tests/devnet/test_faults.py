@@ -53,9 +53,10 @@ async def test_added_latency(devnet: Devnet, client: Any) -> None:
     start = time.monotonic()
     await client.emissions.get_topic(GetTopicRequest(topic_id=TOPIC))
     assert time.monotonic() - start >= 0.2
-    start = time.monotonic()
+    assert devnet.injector.injected.get("latency") == 1
+    # Another service is not delayed: counted, not timed (a loaded machine can take 0.2 s anyway).
     await client.tendermint.get_latest_block(GetLatestBlockRequest())
-    assert time.monotonic() - start < 0.2
+    assert devnet.injector.injected.get("latency") == 1
 
 
 async def test_blackhole_never_answers_until_lifted(devnet: Devnet, client: Any) -> None:

@@ -19,7 +19,8 @@ def test_devnet_thread_for_sync_code() -> None:
     config = DevnetConfig(block_time=0.03, accounts={key.address: 10**18}, topics=[topic_67(4, 3)])
     start = time.monotonic()
     with DevnetThread(config) as dn:
-        assert time.monotonic() - start < 1.0
+        # Seconds, not minutes (a tenth of a second when idle); the margin holds on a loaded machine.
+        assert time.monotonic() - start < 5.0
         assert dn.endpoint.startswith("127.0.0.1:") and dn.port > 0
         h = dn.wait_for_height(6, timeout=5)
         assert h >= 6 and dn.state.windows_opened()[67] >= 1
@@ -57,13 +58,16 @@ async def test_async_start_is_fast_and_loopback_only() -> None:
     start = time.monotonic()
     async with Devnet(DevnetConfig(block_time=0.05)) as dn:
         elapsed = time.monotonic() - start
-        assert elapsed < 1.0
+        assert elapsed < 5.0  # a tenth of a second when idle; the margin holds on a loaded machine
         channel = Channel("127.0.0.1", dn.port)
         info = await ServiceStub(channel).get_node_info(GetNodeInfoRequest())
         channel.close()
         assert info.default_node_info.network == "allora-devnet-1"
-        await asyncio.sleep(0.2)
-        assert dn.height >= 3  # the block clock runs
+        # The block clock runs: wait for it (event-driven), not for a fixed 0.2 s.
+        deadline = time.monotonic() + 10
+        while dn.height < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert dn.height >= 3
     try:
         DevnetConfig(host="0.0.0.0")
     except ValueError:

@@ -38,7 +38,8 @@ def test_soak_mild_meets_the_targets(soak: dict[str, Any]) -> None:
 
     r = soak["drivers"]["ours"]
     assert r["windows_opened"] == 20
-    missed = [m for m in targets(soak) if "RSS" not in m]
+    # Every target, the 200 MB RSS ceiling included (it was filtered out here).
+    missed = targets(soak)
     assert not missed, (missed, r)
     assert r["windows_accepted"] >= r["windows_eligible"]
     assert r["fds_final"] <= r["fds_start"] + 2
@@ -46,19 +47,22 @@ def test_soak_mild_meets_the_targets(soak: dict[str, Any]) -> None:
     assert soak["devnet"]["injected"].get("error", 0) > 0
 
 
-def test_soak_rss_under_200_mb(soak: dict[str, Any]) -> None:
+def test_soak_rss_was_sampled_and_under_200_mb(soak: dict[str, Any]) -> None:
+    # targets() skips a peak it never sampled (None): the soak must have sampled it.
     r = soak["drivers"]["ours"]
-    assert r["rss_mb_peak"] < 200, r["rss_mb_peak"]
+    assert r["rss_mb_peak"] is not None and 0 < r["rss_mb_peak"] < 200, r["rss_mb_peak"]
 
 
 def test_flaky_node_every_window_still_accepted(make_rig) -> None:
-    rig: Rig = make_rig(epoch=20, window=16, epoch_offset=15)
+    # 3.2 s windows (32 blocks of 0.1 s): at 1.6 s a slow cycle on a loaded 2-core machine could
+    # lose a window to the load rather than to the flaky node this test is about.
+    rig: Rig = make_rig(epoch=40, window=32, epoch_offset=15)
     daemon = rig.start(rig.config(extra={"chain": {"confirm_timeout_seconds": 0.4}}))
     daemon.wait_for_line("DAEMON MODE STARTED")
     first = rig.next_nonce()
     rig.dn.faults.error_rate = {"*": 0.2}  # one call in five fails UNAVAILABLE, the node is up
-    windows = [first + k * 20 for k in range(10)]
-    rig.wait_height(windows[-1] + 17, timeout=60)
+    windows = [first + k * 40 for k in range(6)]
+    rig.wait_height(windows[-1] + 33, timeout=120)
     rig.dn.faults.error_rate = {}
     assert daemon.stop() == 0
     rig.assert_no_duplicates()
