@@ -45,10 +45,12 @@ OUTSIDE_SRC = ("tests", "bench", "harness")
 
 
 def _part(module: str) -> str:
-    """The layer part a module belongs to; `journal_pg`, `journal_schema`... belong to `journal`."""
+    """The layer part a module belongs to. A top-level `X_something` module belongs to part `X`
+    when X has a layer (`journal_pg`, `journal_schema` -> journal; `config_reference` -> config)."""
     parts = module.split(".")
     part = parts[1] if len(parts) > 1 else ""
-    return "journal" if part.startswith("journal_") else part
+    family = part.split("_")[0]
+    return family if part not in LAYERS and family in LAYERS else part
 
 
 def layering_violations(graph: grimp.ImportGraph) -> list[str]:
