@@ -90,3 +90,15 @@ def test_the_probe_sees_what_a_command_imports_when_it_runs(workdir: Path) -> No
     code, modules = loaded_after(["data", "show", "--cache", str(workdir / "none.sqlite")], workdir)
     assert code == 1  # no cache at that path
     assert "allora_worker.market.cache" in heavy(modules)
+
+
+def test_the_daemon_loads_no_sdk_stack(tmp_path: Path) -> None:
+    """`run` imports the worker service; its protobuf types are chain/pb, not allora_sdk's (whose
+    package __init__ loads cosmpy, aiohttp, grpcio, requests and websockets: ~55 MB, ~1 s)."""
+    out = tmp_path / "modules.json"
+    probe = ("import json, sys; import allora_worker.worker.service; "
+             f"json.dump(sorted(sys.modules), open({str(out)!r}, 'w'))")
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=120)
+    loaded = {m.split(".")[0] for m in json.loads(out.read_text())}
+    assert "allora_worker" in loaded
+    assert loaded & {"allora_sdk", "cosmpy", "aiohttp", "grpc", "requests", "websockets"} == set()
