@@ -209,3 +209,20 @@ async def test_a_message_of_the_old_version_is_rebuilt_after_an_upgrade(chain) -
     txhash = await _submit_in_next_block(devnet, client, 42, "0.3")
     assert client.emissions.version == 10
     assert devnet.state.tx_result(txhash).code == 0  # type: ignore[union-attr]
+
+
+async def test_the_tx_carries_the_windows_end_as_its_timeout_height(chain) -> None:  # type: ignore[no-untyped-def]
+    from allora_worker.chain.protos import TxBody, TxRaw
+
+    wallet = new_wallet()
+    devnet, client = await chain(wallet, auto_blocks=False)
+    nonce = await _open_nonce(client)
+    async with client.allocator.lock:
+        signed = await client.prepare(TOPIC, nonce, "0.5")
+    assert TxBody.parse(TxRaw.parse(signed.tx_bytes).body_bytes).timeout_height == nonce + 35
+    # Held back until its window has passed, the tx is refused by the ante handler (sdk/30),
+    # which the client reads as a closed window; it can never reach a block.
+    await devnet.advance_blocks(nonce + 35 - devnet.height)
+    with pytest.raises(E.WindowClosed, match="timeout height"):
+        await client.broadcast(signed)
+    assert devnet.state.mempool == []

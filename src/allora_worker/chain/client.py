@@ -493,7 +493,8 @@ class ChainClient:
         assert alloc.next_sequence is not None and alloc.account_number is not None
         built = build_tx(self._need_wallet(), msgs, chain_id=self.chain_id,
                          account_number=alloc.account_number, sequence=alloc.next_sequence,
-                         gas_limit=plan.gas_limit, fee_amount=plan.fee(), fee_denom=self.fee_denom)
+                         gas_limit=plan.gas_limit, fee_amount=plan.fee(), fee_denom=self.fee_denom,
+                         timeout_height=self.window_end(topic_id, nonce))
         return SignedTx(topic_id=topic_id, nonce=nonce, value=value, txhash=built.txhash,
                         tx_bytes=built.tx_bytes, sequence=built.sequence, account_number=alloc.account_number,
                         gas_limit=built.gas_limit, fee=built.fee)
@@ -563,11 +564,19 @@ class ChainClient:
                 raise E.ConfirmTimeout(f"tx {txhash} not in a block after {budget:.3g}s", txhash=txhash)
             await asyncio.sleep(poll_s)
 
+    def window_end(self, topic_id: int, nonce: int) -> int:
+        """The last height the chain accepts a payload for `nonce` (its timeout height), or 0 when
+        unknown (no topic read yet, or a topic whose window is not counted in blocks)."""
+        topic: typing.Any = self._topics.get(topic_id)
+        window = int(getattr(topic, "worker_submission_window", 0) or 0)
+        return nonce + window if nonce and window > 0 else 0
+
     async def _payload(self, topic_id: int, nonce: int, value: float | str) -> tuple[list[Any], str]:
         adapter = await self._adapter()
         topic = self._topics.get(topic_id)
-        if topic is None and adapter.version >= 10:
-            topic = await self.topic(topic_id)  # its output arity decides the label
+        if topic is None:
+            # Its output arity decides the label (v10); its window, the tx's timeout height.
+            topic = await self.topic(topic_id)
         built = adapter.payload(self._need_wallet(), topic, topic_id, nonce, value)
         return [built.msg], built.value
 

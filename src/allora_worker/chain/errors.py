@@ -53,6 +53,7 @@ SDK_OUT_OF_GAS = 11
 SDK_INSUFFICIENT_FEE = 13
 SDK_TX_IN_MEMPOOL_CACHE = 19
 SDK_MEMPOOL_IS_FULL = 20
+SDK_TX_TIMEOUT_HEIGHT = 30
 SDK_WRONG_SEQUENCE = 32
 
 
@@ -262,6 +263,9 @@ def classify(
                             gas_used=int(m.group(2)) if m else None, **kw)
         if code == SDK_MEMPOOL_IS_FULL:
             return MempoolFull(f"mempool full: {log}", **kw)
+        if code == SDK_TX_TIMEOUT_HEIGHT:
+            # Our timeout height is the window's last block: past it, the window is closed.
+            return WindowClosed(f"the tx's timeout height (the window's end) has passed: {log}", **kw)
         if code == SDK_INSUFFICIENT_FUNDS:
             return OutOfFunds(f"the wallet cannot pay the tx fee ({log}); fund the wallet with uallo",
                               **kw)

@@ -29,6 +29,7 @@ INVALID_REQUEST = 18
 INVALID_TYPE = 29
 TX_IN_MEMPOOL_CACHE = 19
 MEMPOOL_IS_FULL = 20
+TX_TIMEOUT_HEIGHT = 30
 WRONG_SEQUENCE = 32
 
 # emissions module (x/emissions/types/errors.go)

@@ -260,6 +260,13 @@ class ChainState:
                 tx = txcheck.decode_tx(tx_bytes, self.emissions_version)
                 if any(p.tx.txhash == tx.txhash for p in self.mempool) or tx.txhash in self.txs:
                     raise codes.sdk_error(codes.TX_IN_MEMPOOL_CACHE, "tx already exists in cache")
+                timeout = tx.body.timeout_height
+                if timeout and self.height + 1 > timeout:
+                    # cosmos-sdk x/auth/ante TxTimeoutHeightDecorator: the next block is past it.
+                    raise codes.sdk_error(
+                        codes.TX_TIMEOUT_HEIGHT,
+                        f"block height: {self.height + 1}, timeout height: {timeout}: tx timeout height",
+                    )
                 fee, gas_used = self._ante(tx, simulate=False)
                 if self.faults is not None and self.faults.plan.mempool_full:
                     raise codes.sdk_error(codes.MEMPOOL_IS_FULL, "mempool is full")
@@ -350,7 +357,8 @@ class ChainState:
     def _deliver(self, pending: _Pending, block: Block) -> TxResult | None:
         tx = pending.tx
         acc = self.accounts[tx.signer]
-        if tx.sequence != acc.sequence or acc.balance < pending.fee:
+        timeout = tx.body.timeout_height
+        if tx.sequence != acc.sequence or acc.balance < pending.fee or (timeout and block.height > timeout):
             # Recheck would have evicted it (an external tx took its sequence): never included.
             self.counters["txs_dropped"] += 1
             return None
