@@ -139,6 +139,10 @@ class ChainSettings(BaseModel):
     # While confirming, re-send the same signed tx this often (a node may drop it from its
     # mempool). None: one block time, as the daemon measures it.
     rebroadcast_seconds: float | None = Field(default=None, gt=0)
+    # A chain whose height falls below a nonce the journal holds was reset (same chain id, new
+    # history): "stop" exits 3 and says so; "new_journal" archives the journal and starts a new
+    # journal epoch for the new chain. Rows of two chains are never mixed either way.
+    on_reset: Literal["stop", "new_journal"] = "stop"
 
 
 class LogSettings(BaseModel):

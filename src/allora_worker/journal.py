@@ -238,9 +238,19 @@ class Journal:
             rows = [str(r[0]) for r in self._db.execute("PRAGMA quick_check").fetchall()]
         return [] if rows == ["ok"] else rows
 
-    def max_nonce(self) -> int | None:
+    def max_landed_sequence(self) -> int | None:
+        """The highest account sequence of our txs included in a block: the chain's account sequence
+        must be above it, unless the chain forgot them (a reset)."""
+        rows = self._query("SELECT MAX(sequence) AS s FROM submissions WHERE state=? AND height IS NOT NULL"
+                           " AND sequence IS NOT NULL", (CONFIRMED,))
+        return int(rows[0]["s"]) if rows and rows[0]["s"] is not None else None
+
+    def max_nonce(self, topic_id: int | None = None) -> int | None:
         """The highest nonce (a block height) this journal holds: the chain was at least that high."""
-        rows = self._query("SELECT MAX(nonce) AS n FROM submissions")
+        if topic_id is None:
+            rows = self._query("SELECT MAX(nonce) AS n FROM submissions")
+        else:
+            rows = self._query("SELECT MAX(nonce) AS n FROM submissions WHERE topic_id=?", (topic_id,))
         return int(rows[0]["n"]) if rows and rows[0]["n"] is not None else None
 
     def _query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:

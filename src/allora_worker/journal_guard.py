@@ -214,3 +214,26 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def start_new_epoch(journal: Journal) -> tuple[Opened, Path]:
+    """Close `journal`, archive its file beside it, and open a new journal (epoch + 1) in its place.
+
+    For a reset chain (same chain id, new history): the old chain's rows stay readable in the
+    archive and never mix with the new chain's.
+    """
+    identity = journal.identity()
+    if identity is None:
+        raise JournalRefused(f"the journal {journal.path} has no identity to start a new epoch from")
+    path = journal.path
+    journal.close()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    archived = path.with_name(f"{path.name}.epoch{identity.epoch}-{stamp}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(archived.with_name(archived.name + suffix))
+    path.rename(archived)
+    marker_path(path).unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return open_journal(path, chain_id=identity.chain_id, wallet=identity.wallet, epoch=identity.epoch + 1), archived

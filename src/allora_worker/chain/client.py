@@ -224,7 +224,15 @@ class ChainClient:
             lambda ch, t: TendermintStub(ch).get_latest_block(GetLatestBlockRequest(), timeout=t),
         )
         block = resp.sdk_block or resp.block
-        return int(block.header.height) if block and block.header else 0
+        header = block.header if block else None
+        # Every poll reads the latest block, so the chain id in its header is checked for free:
+        # a node swapped for another network is caught before the next signature, not at restart.
+        if header is not None and header.chain_id and header.chain_id != self.chain_id:
+            raise E.ChainIdMismatch(
+                f"the node now serves chain {header.chain_id!r}, not {self.chain_id!r}: stopped submitting; "
+                "fix the gRPC endpoint or the chain id"
+            )
+        return int(header.height) if header is not None else 0
 
     # -- the emissions version -----------------------------------------------------------------
 

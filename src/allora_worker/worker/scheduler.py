@@ -103,6 +103,16 @@ class Shared:
     stop: asyncio.Event
     dry_run: bool = False
     on_result: Callable[[CycleResult], None] | None = None
+    # Set (with `stop`) when a poll finds another chain behind the endpoint: the service decides.
+    chain_changed: ChainChanged | None = None
+
+
+class ChainChanged(Exception):
+    """The chain is not the one this journal was written for: its id changed, or it was reset."""
+
+    def __init__(self, message: str, *, reset: bool) -> None:
+        super().__init__(message)
+        self.reset = reset
 
 
 class TopicLoop:
@@ -119,6 +129,8 @@ class TopicLoop:
         self.epoch_blocks: int | None = None
         self.ended_reason: str | None = None
         self.auto_rebroadcast = True
+        # The highest nonce (block height) known for this topic: the chain was at least that high.
+        self.highest_nonce: int | None = shared.journal.max_nonce(runtime.topic_id)
 
     @property
     def topic_id(self) -> int:
@@ -145,6 +157,12 @@ class TopicLoop:
                 break
             try:
                 results.extend(await self.poll_once(newest_only=once or self.schedule == "interval"))
+            except chain_errors.ChainIdMismatch as exc:
+                self._chain_changed(ChainChanged(str(exc), reset=False))
+                break
+            except ChainChanged as exc:
+                self._chain_changed(exc)
+                break
             except chain_errors.TopicFatal as exc:
                 # Every later window would fail the same way: stop this topic, say so once, keep
                 # the others going.
@@ -177,10 +195,16 @@ class TopicLoop:
         if self.window_blocks is None or self.polls % 100 == 1:
             await self._refresh_topic()
         height = await client.latest_height()
+        if self.highest_nonce is not None and height < self.highest_nonce:
+            raise ChainChanged(
+                f"the chain is at height {height}, below nonce {self.highest_nonce} that this journal already "
+                "holds: the chain was reset (same chain id, new history)", reset=True)
         self.blocks.observe(height)
         if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
+        if open_nonces:
+            self.highest_nonce = max(self.highest_nonce or 0, *open_nonces)
         await self._settle_closed(set(open_nonces))
 
         results: list[CycleResult] = []
@@ -210,6 +234,14 @@ class TopicLoop:
                 backoff = min(2 ** (track.attempts - 1), MAX_RETRY_BACKOFF_POLLS)
                 track.next_try_poll = self.polls + backoff
         return results
+
+    def _chain_changed(self, exc: ChainChanged) -> None:
+        """Stop submitting at once, every topic: nothing more is signed for a chain we do not know."""
+        log.error("topic %d: %s; stopped submitting", self.topic_id, exc)
+        self.ended_reason = str(exc)
+        if self.shared.chain_changed is None:
+            self.shared.chain_changed = exc
+        self.shared.stop.set()
 
     async def _cycle(self, nonce: int) -> CycleResult:
         shared = self.shared

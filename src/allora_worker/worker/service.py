@@ -24,7 +24,7 @@ from allora_worker.chain.wallet import Wallet, WalletError
 from allora_worker.config import ConfigError, Settings, validate
 from allora_worker.exitcodes import EXIT_CONFIG, EXIT_NOTHING_SUBMITTED, EXIT_OK, EXIT_PREFLIGHT, EXIT_UNEXPECTED
 from allora_worker.journal import FencedOut, InstanceLock, InstanceLockedError, Journal, JournalError
-from allora_worker.journal_guard import JournalRefused, open_journal
+from allora_worker.journal_guard import JournalRefused, open_journal, start_new_epoch
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.clock import Clock
 from allora_worker.secrets import describe
@@ -34,7 +34,7 @@ from allora_worker.worker.heartbeat import RunCounters, write_heartbeat
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.preflight import run_checks
 from allora_worker.worker.reconcile import reconcile
-from allora_worker.worker.scheduler import Shared, TopicLoop
+from allora_worker.worker.scheduler import ChainChanged, Shared, TopicLoop
 from allora_worker.worker.sdnotify import SystemdNotifier
 from allora_worker.worker.topic import TopicRuntime
 from allora_worker.worker.wiring import client_from_settings, wallet_from_settings
@@ -109,6 +109,7 @@ class WorkerService:
         self._lease_lost = False
         # Added to every heartbeat file: this host's role when the journal is shared.
         self._heartbeat_extra: dict[str, Any] = {}
+        self._journal: Journal | None = None
         self.ready = threading.Event()
 
     # -- control (any thread) ---------------------------------------------------------------
@@ -220,6 +221,12 @@ class WorkerService:
                 log.error("pre-flight failed: not starting (see the FAIL lines above; `allora-worker doctor`)")
                 return summary
             if lease is None:
+                # Before anything is re-sent: a reset chain must never see the old chain's signed txs.
+                current = await self._check_not_reset(journal, client)
+                if current is None:
+                    summary.exit_code, summary.reason = EXIT_PREFLIGHT, "the chain was reset"
+                    return summary
+                journal = self._journal = current
                 await self._reconcile(journal, client)
             await self._refresh_balance(client)
             if settings.health.enabled and not self.options.once:
@@ -254,7 +261,7 @@ class WorkerService:
             if self.health_server is not None:
                 self.health_server.stop()
             client.close()
-            journal.close()
+            (self._journal or journal).close()
             self._shutdown_summary(summary)
         return summary
 
@@ -376,6 +383,13 @@ class WorkerService:
                 for tl in loops:
                     if tl.ended_reason:
                         summary.reason = tl.ended_reason
+                if shared.chain_changed is not None:
+                    renewed = self._after_chain_change(journal, shared.chain_changed)
+                    if renewed is None:
+                        summary.exit_code, summary.reason = EXIT_PREFLIGHT, str(shared.chain_changed)
+                        break
+                    journal = self._journal = renewed
+                    continue
                 if self._stop.is_set() or self.options.once or self._lease_lost:
                     break
                 if self._reload_requested:
@@ -396,6 +410,48 @@ class WorkerService:
             summary.reason = "submitted" if submitted else "nothing submitted (no open window, or it failed)"
         elif not summary.reason:
             summary.reason = self._stop_reason or "all topics ended"
+
+    async def _check_not_reset(self, journal: Journal, client: ChainClient) -> Journal | None:
+        """At start: a chain below a nonce the journal holds, or whose account sequence for this
+        wallet is not past a tx the journal saw land, was reset; apply `chain.on_reset`.
+
+        (The sequence catches a reset chain that has already grown past our heights.)
+        """
+        top = journal.max_nonce()
+        if top is None:
+            return journal
+        height = await client.latest_height()
+        why = None
+        if height < top:
+            why = f"the chain is at height {height}, below nonce {top} that this journal already holds"
+        landed = journal.max_landed_sequence()
+        if why is None and landed is not None:
+            sequence = (await client.account()).sequence
+            if sequence <= landed:
+                why = (f"the chain's account sequence for this wallet is {sequence}, but this journal holds a tx "
+                       f"with sequence {landed} that landed in a block")
+        if why is None:
+            return journal
+        return self._after_chain_change(journal, ChainChanged(
+            f"{why}: the chain was reset (same chain id, new history)", reset=True))
+
+    def _after_chain_change(self, journal: Journal, event: ChainChanged) -> Journal | None:
+        """A new journal epoch for a reset chain (chain.on_reset = "new_journal"), else None: stop."""
+        # A shared (PostgreSQL) journal is not archived from one host: both must be told.
+        if not event.reset or self.settings.chain.on_reset != "new_journal" or journal.dialect != "sqlite":
+            log.error("%s. Nothing more is submitted; exiting with code %d. %s", event, EXIT_PREFLIGHT,
+                      "Fix the gRPC endpoint or the chain id." if not event.reset else
+                      "Its rows are not mixed with the new chain's: set chain.on_reset = \"new_journal\" "
+                      "to archive this journal and start a new journal epoch, or use another state_dir.")
+            return None
+        try:
+            opened, archived = start_new_epoch(journal)
+        except (JournalRefused, OSError) as exc:
+            log.error("%s; a new journal epoch could not be started: %s", event, exc)
+            return None
+        log.warning("%s: the old chain's journal is archived as %s; journal epoch %d begins for the new chain",
+                    event, archived, opened.identity.epoch)
+        return opened.journal
 
     def _topic_loop(self, runtime: TopicRuntime, shared: Shared) -> TopicLoop:
         topic_until = runtime.settings.until
