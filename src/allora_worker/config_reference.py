@@ -45,6 +45,7 @@ DESCRIPTIONS: dict[str, str] = {
     "chain.confirm_timeout_seconds": "How long to wait for a broadcast transaction to be included.",
     "chain.min_balance_uallo": "Pre-flight fails below this balance.",
     "chain.rebroadcast_seconds": "While confirming, re-send the same signed tx this often; unset: one measured block time.",
+    "chain.on_reset": "A reset chain (same id, new history): stop exits 3; new_journal archives the journal and starts a new epoch.",
     "log": "`[log]`: the log file and its format.",
     "log.level": "DEBUG, INFO, WARNING or ERROR.",
     "log.file": "Log file; default `<state_dir>/logs/allora-worker.log`.",
