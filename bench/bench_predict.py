@@ -60,20 +60,24 @@ def onnx_bundle(candles: Any, out: Path) -> Path:
 def latency(bundle_dir: Path, candles: Any, repeat: int, runs: int) -> dict[str, Any]:
     bundle = load_bundle(bundle_dir)
     frame = candles.iloc[-(HISTORY_HOURS + 48) :]
-    row = np.asarray(bundle.manifest["probe"]["features"], dtype="float64").reshape(1, -1)
+    row = np.asarray(bundle.manifest["probe"]["features"], dtype="float64").reshape(1, -1)  # the model alone
     bundle.predict(frame)  # warm-up
-    out: dict[str, Any] = {"predict_ms": [], "onnx_run_ms": []}
+    out: dict[str, Any] = {"predict_ms": [], "onnx_run_ms": [], "predict_cpu_ms": []}
     for _ in range(runs):
         calls = (("predict_ms", lambda: bundle.predict(frame)), ("onnx_run_ms", lambda: bundle.model.predict(row)))
         for key, call in calls:
-            times = []
+            times, cpu = [], []
             for _ in range(repeat):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 call()
                 times.append((time.perf_counter() - t0) * 1e3)
-            ms = np.array(times)
-            out[key].append({"median": float(np.median(ms)), "p5": float(np.percentile(ms, 5)),
-                             "p95": float(np.percentile(ms, 95))})
+                cpu.append((time.thread_time() - c0) * 1e3)
+            for name, values in ((key, times), ("predict_cpu_ms", cpu)):
+                if name == "predict_cpu_ms" and key != "predict_ms":
+                    continue
+                ms = np.array(values)
+                out[name].append({"median": float(np.median(ms)), "p5": float(np.percentile(ms, 5)),
+                                  "p95": float(np.percentile(ms, 95))})
     return out
 
 
@@ -120,7 +124,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--windows", type=int, default=4)
+    parser.add_argument("--windows", type=int, default=4, help="0: latency only, no daemon runs")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--label", default="")
     args = parser.parse_args()
@@ -134,14 +138,21 @@ def main() -> int:
         ridge_dir = work / "ridge"
         train_bundle(candles, ridge_dir, validate=False, fallback=False, data_source="bundled:binance")
         result["latency"] = latency(onnx_dir, candles, args.repeat, args.runs)
-        for key, label in (("predict_ms", "predict() on 775 candles (features + onnxruntime)"),
-                           ("onnx_run_ms", "onnxruntime run alone (one row)")):
-            runs = result["latency"][key]
+        # The same live path on the default ridge bundle, in the same conditions, for comparison.
+        result["latency_ridge"] = latency(ridge_dir, candles, args.repeat, args.runs)
+        for which, key, label in (
+            ("latency", "predict_ms", "ONNX predict() on 775 candles (features + onnxruntime), wall"),
+            ("latency", "predict_cpu_ms", "ONNX predict(), CPU time of the calling thread"),
+            ("latency", "onnx_run_ms", "onnxruntime run alone (one row), wall"),
+            ("latency_ridge", "predict_ms", "ridge predict() on 775 candles, wall"),
+            ("latency_ridge", "predict_cpu_ms", "ridge predict(), CPU time of the calling thread"),
+        ):
+            runs = result[which][key]
             medians = ", ".join(f"{r['median']:.3f}" for r in runs)
             print(f"{label}: median {medians} ms over {len(runs)} runs "
                   f"(p5-p95 {min(r['p5'] for r in runs):.3f}-{max(r['p95'] for r in runs):.3f} ms)  [target < 5 ms]")
         result["daemon"] = {}
-        for name, bundle in (("onnx", onnx_dir), ("ridge", ridge_dir)):
+        for name, bundle in (("onnx", onnx_dir), ("ridge", ridge_dir)) if args.windows > 0 else ():
             rows = [daemon_rss(bundle, work / f"d-{name}-{i}", args.windows) for i in range(args.runs)]
             result["daemon"][name] = rows
             rss = ", ".join(f"{r['rss_mb']:.0f}" for r in rows)
