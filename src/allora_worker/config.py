@@ -472,6 +472,12 @@ def validate(settings: Settings, *, now: datetime | None = None, need_wallet: bo
         if len(chosen) > 1:
             problems.append(f"topic {topic.id}: set one of bundle, predict_url and predictor, "
                             f"not {' and '.join(chosen)}")
+        if topic.predictor is not None and topic.predictor not in _installed_predictors():
+            problems.append(
+                f"topic {topic.id}: no predictor plugin named {topic.predictor!r} is installed (installed: "
+                f"{', '.join(sorted(_installed_predictors())) or 'none'}; a package registers one under the "
+                "'allora_worker.predictors' entry point)"
+            )
         if topic.uses_candles and "tiingo" in topic.sources and settings.tiingo_api_key is None:
             problems.append(
                 f"topic {topic.id} uses the tiingo source but TIINGO_API_KEY is not set "
@@ -549,6 +555,13 @@ def _health_host_problem(health: HealthSettings) -> str | None:
     if address.version == 6:
         return f"health.host {host!r}: the health server listens on IPv4 only; use 127.0.0.1 (loopback)"
     return None
+
+
+def _installed_predictors() -> set[str]:
+    # Names only: reading entry points imports no plugin code.
+    from importlib.metadata import entry_points
+
+    return {ep.name for ep in entry_points(group="allora_worker.predictors")}
 
 
 def _aware(moment: datetime) -> datetime:

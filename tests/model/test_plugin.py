@@ -42,3 +42,16 @@ def test_unknown_broken_and_upgraded_plugins_are_refused_in_words(site: Path, ca
     install_demo_plugin(site, version="0.4.0")
     with pytest.raises(PredictorError, match=r"demo-predictor is 0\.4\.0 on disk but 0\.3\.1 is running"):
         plugin.check()
+
+
+def test_config_check_names_a_plugin_that_is_not_installed(site: Path) -> None:
+    from allora_worker.config import Settings, TopicSettings, validate
+
+    def problems(name: str) -> list[str]:
+        settings = Settings(network="devnet", topics=[TopicSettings(id=67, predictor=name, sources=["binance"])])
+        return [p for p in validate(settings, need_wallet=False) if "predictor plugin" in p]
+
+    assert problems("half-day-momentum") == []
+    (found,) = problems("half-day-momentun")
+    assert "no predictor plugin named 'half-day-momentun'" in found and "half-day-momentum" in found
+    assert "demo_predictor" not in sys.modules  # checking the name imported nothing
