@@ -160,3 +160,12 @@ async def test_two_txs_in_one_block_use_consecutive_sequences(
     assert again.code == 32
     await devnet.advance_blocks(1)
     assert (await client.info(worker_key)).sequence == 2
+
+
+async def test_registering_twice_fails_in_the_block_with_8(devnet: Devnet, client: Any, stranger_key: Key) -> None:
+    # msg_server_registrations.go: ErrAddressAlreadyRegisteredInATopic (emissions 8), fee paid.
+    assert (await client.deliver(stranger_key, [register_msg(stranger_key, TOPIC)])).code == 0
+    again = await client.deliver(stranger_key, [register_msg(stranger_key, TOPIC)])
+    assert (again.codespace, again.code) == ("emissions", 8)
+    assert "already registered" in again.raw_log
+    assert (await client.info(stranger_key)).sequence == 2
