@@ -12,8 +12,8 @@ in a documented command, and why:
   and health port 0.
 - `run` without `--once` is the daemon: it must reach `DAEMON MODE STARTED`, then SIGTERM must
   stop it with exit 0. `run --once` exits 0 (submitted) or 4 (nothing submitted), as documented.
-  `devnet` must print READY, then stop on Ctrl-C with exit 0. `demo` runs in the background
-  from the start and must exit 0.
+  `devnet` must print READY, then stop on Ctrl-C with exit 0. `demo` must exit 0. These and
+  `backtest` run as processes beside the others from the start (they need nothing the others make).
 - `data backfill` needs the internet, which this machine does not have: it must exit 1 naming
   the host it could not reach (what the docs say it does offline).
 Everything else runs in-process and must exit 0.
@@ -27,8 +27,9 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,13 +171,6 @@ def run_documented(world: World, env: dict[str, str], args: list[str], n: int) -
         host_named = "api.binance.com" in result.output or "api.tiingo.com" in result.output
         verdict = "ok" if result.exit_code == 1 and host_named else "offline backfill must exit 1 naming the host"
         return Outcome(result.exit_code, result.output, verdict)
-    if words[:1] == ["devnet"]:
-        process, out = _start(world, env, args, out)
-        ready = _wait_for(process, out, "READY", 60)
-        process.send_signal(signal.SIGINT)
-        code = _finish(process, 30)
-        verdict = "ok" if ready and code == 0 else "devnet must print READY and exit 0 on Ctrl-C"
-        return Outcome(code, out.read_text(errors="replace"), verdict)
     if words[:1] == ["run"] and "--once" in args:
         process, out = _start(world, env, args, out)
         code = _finish(process, 120)
@@ -248,38 +242,62 @@ def _shared_bundle(root: Path) -> Path:
     return quick_bundle(root / "bundle" / "topic67")
 
 
+# Commands that need nothing the others make and mostly wait (blocks, a port): they run as
+# processes beside the sequence, so the docs test takes about as long as its daemon runs.
+BESIDE = (["demo"], ["devnet"], ["backtest"])
+
+
+def _beside(world: World, env: dict[str, str], args: list[str], n: int) -> Callable[[], Outcome]:
+    """Start a BESIDE command now; the returned function waits for its outcome."""
+    process, out = _start(world, env, args, world.root / "out" / f"{n}.txt")
+    if command_words(args)[:1] != ["devnet"]:
+        return lambda: _outcome(process, out, _finish(process, 300), "must exit 0", {0})
+    ready = threading.Event()
+
+    def stop_when_ready() -> None:
+        if _wait_for(process, out, "READY", 90):
+            ready.set()
+        process.send_signal(signal.SIGINT)
+
+    watcher = threading.Thread(target=stop_when_ready, daemon=True)
+    watcher.start()
+
+    def finish() -> Outcome:
+        watcher.join(120)
+        code = _finish(process, 60)
+        return _outcome(process, out, code if ready.is_set() else None,
+                        "devnet must print READY and exit 0 on Ctrl-C", {0})
+
+    return finish
+
+
+def _outcome(process: subprocess.Popen[bytes], out: Path, code: int | None, wanted: str,
+             codes: set[int]) -> Outcome:
+    return Outcome(code, out.read_text(errors="replace"), "ok" if code in codes else wanted)
+
+
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Outcome]]:
-    from allora_worker.devnet import DevnetThread, TopicConfig
+    from allora_worker.devnet import DevnetConfig, DevnetThread, TopicConfig
 
     root = tmp_path_factory.mktemp("docs")
     topic = TopicConfig(id=67, metadata="docs", epoch_length=10, worker_submission_window=6, ground_truth_lag=10)
-    config_kwargs = {"block_time": 0.2, "topics": [topic], "accounts": {TEST_ADDRESS: 10**21}}
-    from allora_worker.devnet import DevnetConfig
-
-    with DevnetThread(DevnetConfig(**config_kwargs)) as devnet:  # type: ignore[arg-type]
+    config = DevnetConfig(block_time=0.2, topics=[topic], accounts={TEST_ADDRESS: 10**21})
+    with DevnetThread(config) as devnet:
         world = _build_world(root, devnet.grpc_url)
-        results: dict[int, Outcome] = {}
+        prepared = [world.prepare(env, args) for _, env, args in COMMANDS]
+        keys = [json.dumps([sorted(env.items()), args]) for env, args in prepared]
+        waiting: dict[str, Callable[[], Outcome]] = {}
+        for n, (env, args) in enumerate(prepared):
+            if command_words(args)[:1] in BESIDE and keys[n] not in waiting:
+                waiting[keys[n]] = _beside(world, env, args, n)
         by_key: dict[str, Outcome] = {}
-        demo: tuple[subprocess.Popen[bytes], Path] | None = None
-        for n, (_, env, args) in enumerate(COMMANDS):
-            full_env, full_args = world.prepare(env, args)
-            key = json.dumps([sorted(full_env.items()), full_args])
-            if key in by_key:
-                results[n] = by_key[key]
-            elif command_words(full_args) == ["demo"]:
-                # The demo takes ~40 s of mostly waiting for blocks: run it beside everything else.
-                demo = demo or _start(world, full_env, full_args, root / "out" / "demo.txt")
-            else:
-                results[n] = by_key[key] = run_documented(world, full_env, full_args, n)
-        if demo is not None:
-            code = _finish(demo[0], 300)
-            text = demo[1].read_text(errors="replace")
-            outcome = Outcome(code, text, "ok" if code == 0 else "demo must exit 0")
-            for n, (_, _, args) in enumerate(COMMANDS):
-                if command_words(args) == ["demo"]:
-                    results[n] = outcome
-        yield results
+        for n, (env, args) in enumerate(prepared):
+            if keys[n] not in by_key and keys[n] not in waiting:
+                by_key[keys[n]] = run_documented(world, env, args, n)
+        for key, finish in waiting.items():
+            by_key[key] = finish()
+        yield {n: by_key[key] for n, key in enumerate(keys)}
 
 
 @pytest.mark.parametrize("index", range(len(COMMANDS)), ids=IDS)
