@@ -141,3 +141,26 @@ def test_doctor_on_an_unfunded_devnet_wallet_says_how_to_fund_it(devnet_config: 
         result = invoke("--config", str(devnet_config), "doctor",
                         env={"ALLORA_WORKER_GRPC_ENDPOINTS": f'["{devnet.grpc_url}"]'})
     assert_clean_failure(result, 3, "fund the wallet", "allora-worker devnet --fund", "docs/DEVNET.md")
+
+
+def test_no_subcommand_reuses_a_global_option_name() -> None:
+    # Global options written after a subcommand are moved before it; a subcommand's own option
+    # of the same name would silently become the global one.
+    import typer.main
+
+    from allora_worker.cli import GLOBAL_OPTIONS, app
+
+    root = typer.main.get_command(app)
+    clashes = []
+
+    def walk(command: object, path: str) -> None:
+        for param in getattr(command, "params", []):
+            for name in set(param.opts) & set(GLOBAL_OPTIONS):
+                clashes.append(f"{path} {name}")
+        for sub_name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {sub_name}".strip())
+
+    for name, sub in root.commands.items():  # type: ignore[attr-defined]
+        walk(sub, name)
+    assert not clashes, clashes
+    assert invoke("status", "--state-dir", "somewhere", "--json").exit_code == 0

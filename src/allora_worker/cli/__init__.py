@@ -100,7 +100,9 @@ def _root(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="TOML config file (default: ./allora-worker.toml when present)."
+        None, "--config", "-c",
+        help="TOML config file (default: ./allora-worker.toml when present). Global options may also "
+        "follow the subcommand.",
     ),
     network: str | None = typer.Option(None, "--network", help="testnet, mainnet, devnet or custom."),
     state_dir: Path | None = typer.Option(None, "--state-dir", help="Where the journal, cache and logs live."),
