@@ -161,6 +161,9 @@ class HealthSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     enabled: bool = True
+    # A host other than loopback exposes /metrics and the status page (balance, tx hashes, errors)
+    # to the network: it must be meant, not a typo.
+    allow_remote: bool = False
     stall_seconds: float = Field(default=600.0, gt=0)
     max_windows_without_success: int = Field(default=3, ge=1)
 
@@ -551,9 +554,15 @@ def _health_host_problem(health: HealthSettings) -> str | None:
     except ValueError:
         if not _HOSTNAME.fullmatch(host):
             return f"health.host {host!r} is not an IP address or a host name; use 127.0.0.1 (loopback)"
+        if health_exposed(host) and not health.allow_remote:
+            return (f"health.host {host!r} makes /metrics and the status page reachable from other machines; "
+                    "set health.allow_remote = true if that is meant (and firewall it), or use 127.0.0.1")
         return None
     if address.version == 6:
         return f"health.host {host!r}: the health server listens on IPv4 only; use 127.0.0.1 (loopback)"
+    if health_exposed(host) and not health.allow_remote:
+        return (f"health.host {host!r} makes /metrics and the status page reachable from other machines; "
+                "set health.allow_remote = true if that is meant (and firewall it), or use 127.0.0.1")
     return None
 
 
@@ -562,6 +571,17 @@ def _installed_predictors() -> set[str]:
     from importlib.metadata import entry_points
 
     return {ep.name for ep in entry_points(group="allora_worker.predictors")}
+
+
+def health_exposed(host: str) -> bool:
+    """Whether the health server on `host` is reachable from beyond this machine."""
+    host = host.strip()
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a host name: it resolves to some interface's address
 
 
 def _aware(moment: datetime) -> datetime:

@@ -56,6 +56,7 @@ DESCRIPTIONS: dict[str, str] = {
     "health.host": "Address to bind (IPv4 or a host name); loopback by default.",
     "health.port": "Port to bind; 0 picks a free one (logged at start).",
     "health.enabled": "Run the health server at all.",
+    "health.allow_remote": "Required for a host other than loopback: /metrics and the status page become reachable from other machines.",
     "health.stall_seconds": "`/healthz` turns 503 when the loop made no progress for this long.",
     "health.max_windows_without_success": "... or when this many windows in a row had no accepted submission.",
     "topics.id": "Topic id on the chain (1 .. 2^64-1).",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 REDACTED = "***"
 
@@ -58,6 +59,18 @@ def redact(text: str) -> str:
     if pattern is None or not text:
         return text
     return pattern.sub(REDACTED, text)
+
+
+def redact_tree(value: Any) -> Any:
+    """`value` (JSON-like: dicts, lists, strings) with every string redacted: for whatever goes to a
+    file or an output as a whole (heartbeat.json, `status --json`), whichever field a secret hid in."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_tree(v) for v in value]
+    return value
 
 
 def describe(exc: BaseException) -> str:

@@ -98,10 +98,11 @@ def test_health_server_listens_on_all_interfaces_only_inside_the_container(
     assert env["ALLORA_WORKER_HEALTH__HOST"] == "0.0.0.0"
     port = env["ALLORA_WORKER_HEALTH__PORT"]
     assert ("EXPOSE", port) in final_stage()
-    for key in ("ALLORA_WORKER_HEALTH__HOST", "ALLORA_WORKER_HEALTH__PORT"):
+    for key in ("ALLORA_WORKER_HEALTH__HOST", "ALLORA_WORKER_HEALTH__PORT", "ALLORA_WORKER_HEALTH__ALLOW_REMOTE"):
         monkeypatch.setenv(key, env[key])
     settings = load_settings(None, env_file=None)
     assert (settings.health.host, settings.health.port) == ("0.0.0.0", int(port))
+    assert settings.health.allow_remote, "0.0.0.0 must be allowed explicitly (health.allow_remote)"
     monkeypatch.delenv("ALLORA_WORKER_HEALTH__HOST")
     assert load_settings(None, env_file=None).health.host == "127.0.0.1", "outside a container: loopback"
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import typer
 
@@ -79,6 +80,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 "(pass it with --config FILE, or name it ./allora-worker.toml), or set TOPIC_ID",
                 code=EXIT_CONFIG,
             )
+        from allora_worker.worker.permissions import PRIVATE_UMASK
+
+        # Everything the daemon creates (journal, WAL, log, heartbeat, candles) is its own only.
+        os.umask(PRIVATE_UMASK)
         setup_logging(settings)
         service = WorkerService(
             settings,
@@ -219,6 +224,7 @@ def _shared_journal_view(settings: Settings) -> tuple[list[Entry], str, dict[str
 def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
     from allora_worker import journal_guard
     from allora_worker.journal import Journal, JournalError
+    from allora_worker.secrets import redact_tree
     from allora_worker.worker.heartbeat import read_heartbeat
 
     totals: dict[str, int] = {}
@@ -250,7 +256,7 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
                 "txhash": entry.txhash, "chain_code": entry.chain_code, "attempts": entry.attempts,
                 "error": entry.error, "updated_at": entry.updated_at,
             })
-    return {
+    report = {
         "journal": where,
         "journal_problem": problem,
         **({"lease": lease} if settings.state_url else {}),
@@ -259,3 +265,6 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
         "last_tx_hashes": [r["txhash"] for r in recent if r["txhash"] and r["state"] == "confirmed"],
         "heartbeat": read_heartbeat(settings.state_dir),
     }
+    # Errors and the heartbeat repeat what providers and nodes said (and an older heartbeat file
+    # may predate its redaction): every string of the report is masked before anyone sees it.
+    return cast(dict[str, object], redact_tree(report))

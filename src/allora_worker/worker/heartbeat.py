@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from allora_worker.secrets import redact_tree
+
 HEARTBEAT_FILE = "heartbeat.json"
 
 
@@ -48,6 +50,8 @@ def write_heartbeat(state_dir: Path, counters: RunCounters, extra: dict[str, Any
         **{k: v for k, v in asdict(counters).items() if k != "started_monotonic"},
         **(extra or {}),
     }
+    # last_error carries what a provider or node said, which may echo a request header (an API key).
+    payload = redact_tree(payload)
     target = state_dir / HEARTBEAT_FILE
     fd, tmp = tempfile.mkstemp(prefix=".heartbeat.", dir=state_dir)
     try:

@@ -21,7 +21,7 @@ from allora_worker import __version__
 from allora_worker.chain.client import ChainClient
 from allora_worker.chain.emissions import EmissionsAdapter
 from allora_worker.chain.wallet import Wallet, WalletError
-from allora_worker.config import ConfigError, Settings, validate
+from allora_worker.config import ConfigError, Settings, health_exposed, validate
 from allora_worker.exitcodes import EXIT_CONFIG, EXIT_NOTHING_SUBMITTED, EXIT_OK, EXIT_PREFLIGHT, EXIT_UNEXPECTED
 from allora_worker.journal import FencedOut, InstanceLock, InstanceLockedError, Journal, JournalError
 from allora_worker.journal_guard import JournalRefused, open_journal, start_new_epoch
@@ -32,6 +32,7 @@ from allora_worker.worker.cycle import CycleCounter, CycleResult
 from allora_worker.worker.health import HealthServer, HealthState
 from allora_worker.worker.heartbeat import RunCounters, write_heartbeat
 from allora_worker.worker.metrics import WorkerMetrics
+from allora_worker.worker.permissions import tighten_state_dir
 from allora_worker.worker.preflight import run_checks
 from allora_worker.worker.reconcile import reconcile
 from allora_worker.worker.scheduler import ChainChanged, Shared, TopicLoop
@@ -167,6 +168,7 @@ class WorkerService:
         lock = InstanceLock(self.settings.state_dir, wallet.address)
         try:
             lock.acquire()
+            tighten_state_dir(self.settings.state_dir)
         except InstanceLockedError as exc:
             log.error("%s", exc)
             summary.exit_code, summary.reason = EXIT_PREFLIGHT, "wallet lock held by another process"
@@ -232,6 +234,10 @@ class WorkerService:
             if settings.health.enabled and not self.options.once:
                 self.health_server = HealthServer(settings.health.host, settings.health.port, self.health,
                                                   self.metrics).start()
+                if health_exposed(settings.health.host):
+                    log.warning("HEALTH SERVER REACHABLE FROM OTHER MACHINES: %s (health.allow_remote = true); "
+                                "/metrics and the status page show the balance, tx hashes and errors: "
+                                "firewall the port", self.health_server.url)
                 summary.health_url = self.health_server.url
             self.health.ready = lease is None
             self.metrics.ready.set(1)
