@@ -86,11 +86,22 @@ def parse_endpoint(url: str) -> Endpoint:
     return Endpoint(url=text, host=parts.hostname, port=port, ssl=ssl)
 
 
+# grpclib's messages for an answer that did not come from a gRPC server at all (an HTTP error page,
+# a proxy's HTML, missing gRPC trailers): whatever status grpclib maps them to, the chain said
+# nothing, so another endpoint is asked (grpclib/client.py: _raise_for_status,
+# _raise_for_content_type, _process_grpc_status).
+_NOT_GRPC_MESSAGES = ("Received :status", "Invalid content-type", "Missing content-type",
+                      "Missing grpc-status", "Invalid grpc-status")
+
+
 def is_transport_failure(exc: BaseException) -> bool:
     if isinstance(exc, GRPCError):
-        return exc.status in _FAILOVER_STATUSES
+        return exc.status in _FAILOVER_STATUSES or (exc.message or "").startswith(_NOT_GRPC_MESSAGES)
+    # grpclib asserts on a malformed message frame ("Received less data than expected"): a
+    # garbage answer, not the chain's.
     return isinstance(
-        exc, (OSError, ConnectionError, StreamTerminatedError, ProtocolError, asyncio.TimeoutError, EOFError)
+        exc, (OSError, ConnectionError, StreamTerminatedError, ProtocolError, asyncio.TimeoutError, EOFError,
+              AssertionError)
     )
 
 

@@ -1,0 +1,112 @@
+"""A real HTTP/2 server on loopback that answers every gRPC request like a sick node does.
+
+Kinds of sickness (what proxies and half-dead nodes in front of a gRPC port really answer):
+
+- `http500`: `:status 500`, text/plain body (a proxy whose backend crashed);
+- `html`: `:status 200`, `content-type: text/html`, a web page (a captive portal, a load balancer's
+  error page);
+- `garbage`: `:status 200`, `application/grpc`, a message of random bytes cut off before the
+  length its prefix promises, then `grpc-status: 0` (a broken proxy or node);
+- `no_status`: `application/grpc` headers and a message, but trailers without `grpc-status`.
+
+It speaks HTTP/2 with the `h2` library (grpclib's own HTTP/2 layer), in a thread of the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+
+import h2.config
+import h2.connection
+import h2.events
+
+KINDS = ("http500", "html", "garbage", "no_status")
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, node: SickNode) -> None:
+        self.node = node
+        self.kind = node.kind
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.conn.initiate_connection()
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.conn.receive_data(data)
+        except Exception:
+            if self.transport is not None:
+                self.transport.close()
+            return
+        for event in events:
+            if isinstance(event, h2.events.DataReceived):
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                self.node.requests += 1
+                self._answer(event.stream_id)
+        self._flush()
+
+    def _answer(self, stream: int) -> None:
+        if self.kind == "http500":
+            self.conn.send_headers(stream, [(":status", "500"), ("content-type", "text/plain")])
+            self.conn.send_data(stream, b"upstream connect error or disconnect/reset before headers",
+                                end_stream=True)
+        elif self.kind == "html":
+            self.conn.send_headers(stream, [(":status", "200"), ("content-type", "text/html; charset=utf-8")])
+            self.conn.send_data(stream, b"<html><body><h1>502 Bad Gateway</h1></body></html>", end_stream=True)
+        else:
+            self.conn.send_headers(stream, [(":status", "200"), ("content-type", "application/grpc+proto")])
+            body = os.urandom(48)
+            # garbage: the length prefix promises more than arrives (a message cut off mid-way).
+            promised = len(body) * 20 if self.kind == "garbage" else len(body)
+            self.conn.send_data(stream, b"\x00" + promised.to_bytes(4, "big") + body)
+            trailers = [("grpc-status", "0")] if self.kind == "garbage" else [("x-sick", "1")]
+            self.conn.send_headers(stream, trailers, end_stream=True)
+
+    def _flush(self) -> None:
+        if self.transport is not None:
+            self.transport.write(self.conn.data_to_send())
+
+
+class SickNode:
+    """`with SickNode("http500") as node: node.url` — a loopback endpoint that answers sickly."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown sickness {kind!r}; one of {KINDS}")
+        self.kind = kind
+        self.requests = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"sick-{kind}", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"grpc+http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SickNode:
+        self._thread.start()
+
+        async def serve() -> asyncio.base_events.Server:
+            return await self._loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0)
+
+        self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def close() -> None:
+            assert self._server is not None
+            self._server.close()
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)

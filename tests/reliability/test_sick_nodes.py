@@ -1,0 +1,46 @@
+"""Sick nodes: a first endpoint that answers HTTP 500, a web page, a cut-off message or no gRPC
+status is skipped for the next one, at pre-flight and at run time (a real HTTP/2 server on
+loopback, `harness.sick_node`, in front of a real devnet)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from allora_worker.chain.client import ChainClient
+from harness.sick_node import KINDS, SickNode
+
+from .conftest import Rig
+
+pytestmark = [pytest.mark.reliability, pytest.mark.integration]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_sick_first_endpoint_fails_over_to_the_good_one(make_rig, kind: str) -> None:
+    rig: Rig = make_rig()
+
+    async def ask(url: str) -> tuple[str, int, str]:
+        client = ChainClient([url, rig.dn.grpc_url], rig.dn.config.chain_id, None, call_timeout_s=5.0)
+        try:
+            chain_id = await client.check_chain_id()
+            height = await client.latest_height()
+            return chain_id, height, client.pool.current.url
+        finally:
+            client.close()
+
+    with SickNode(kind) as sick:
+        chain_id, height, used = asyncio.run(ask(sick.url))
+        assert sick.requests >= 1, "the sick endpoint was never asked: the test would mean nothing"
+    assert chain_id == rig.dn.config.chain_id and height > 0
+    assert used == rig.dn.grpc_url
+
+
+def test_daemon_with_a_500_first_endpoint_passes_preflight_and_submits(make_rig) -> None:
+    rig: Rig = make_rig()
+    with SickNode("http500") as sick:
+        daemon = rig.start(rig.config(grpc_url=[sick.url, rig.dn.grpc_url]))
+        daemon.wait_for_line("DAEMON MODE STARTED", timeout=60)
+        rig.wait_accepted_count(2, timeout=60)
+        assert daemon.stop() == 0, daemon.text()[-3000:]
+    rig.assert_no_duplicates()
