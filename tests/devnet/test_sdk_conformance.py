@@ -9,6 +9,7 @@ itself for any chain id other than allora-testnet-1).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import signal
 import socket
 from collections.abc import Iterator
@@ -127,3 +128,57 @@ async def test_sdk_alloraworker_loop_submits(restore_signals: None) -> None:
         assert ADDRESS in dn.state.topic(67).workers  # registered itself through the devnet
         accepted = dn.accepted_inferences(67)
         assert accepted and accepted[0].value == "0.0042" and accepted[0].worker == ADDRESS
+
+
+@pytest.mark.integration
+async def test_sdk_on_a_v9_network() -> None:
+    """A node serving emissions v9 (mainnet docs: v0.16.0): the SDK's tx machinery with its own v9
+    classes registers and submits; its built-in payload call, hard-wired to v10, cannot."""
+    from allora_sdk.rpc_client.protos.emissions import v3, v9
+
+    async with Devnet(_config(emissions_version=9)) as dn:
+        client = AlloraRPCClient(wallet=AlloraWalletConfig(mnemonic=MNEMONIC), network=_network(dn))
+        try:
+            txs = client.emissions.tx._txs
+            assert txs is not None
+            pending = await txs.submit_transaction(
+                type_url="/emissions.v9.RegisterRequest",
+                msgs=[v9.RegisterRequest(sender=ADDRESS, topic_id=67, owner=ADDRESS, is_reputer=False)],
+            )
+            assert (await pending.wait()).code == 0
+            while not dn.state.unfulfilled_nonces(67):
+                await asyncio.sleep(0.05)
+            nonce = dn.state.unfulfilled_nonces(67)[0]
+            # The SDK's own payload call (v10 type URL) is refused at CheckTx by a v9 node.
+            refused = dn.state.counters["txs_rejected"]
+            doomed = await client.emissions.tx.insert_worker_payload(
+                topic_id=67, inference_value=[InputLabeledValue(label="y", value="0.5")], nonce=nonce
+            )
+            with pytest.raises(Exception):  # noqa: B017 - the SDK raises its own classes, or times out
+                await asyncio.wait_for(doomed.wait(), 5)
+            assert dn.state.counters["txs_rejected"] > refused
+            assert dn.accepted_inferences(67) == []
+            # A fresh window for the v9 payload (the refusal above may have taken a while).
+            await dn.wait_for_height((dn.height // 10 + 1) * 10)
+            nonce = dn.state.unfulfilled_nonces(67)[0]
+            bundle = v9.InputInferenceForecastBundle(
+                inference=v9.InputInference(topic_id=67, block_height=nonce, inferer=ADDRESS, value="0.0123")
+            )
+            wallet = client.wallet
+            assert wallet is not None
+            signature = wallet.signer().sign_digest(hashlib.sha256(bytes(bundle)).digest())
+            msg = v9.InsertWorkerPayloadRequest(
+                sender=ADDRESS,
+                worker_data_bundle=v9.InputWorkerDataBundle(
+                    worker=ADDRESS, nonce=v3.Nonce(block_height=nonce), topic_id=67,
+                    inference_forecasts_bundle=bundle, inferences_forecasts_bundle_signature=signature,
+                    pubkey=wallet.public_key().public_key_hex,
+                ),
+            )
+            pending = await txs.submit_transaction(type_url="/emissions.v9.InsertWorkerPayloadRequest", msgs=[msg])
+            included = await pending.wait()
+            assert included.code == 0, included.raw_log
+            [rec] = dn.accepted_inferences(67)
+            assert (rec.nonce, rec.value, rec.txhash) == (nonce, "0.0123", included.txhash)
+        finally:
+            await client.close()
