@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "wallet_format": 1,
     "secrets": 0,
     "exitcodes": 0,
+    "extras": 0,
     "": 0,  # the package root: `__version__` only
 }
 DEVNET = "devnet"

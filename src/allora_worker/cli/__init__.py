@@ -123,4 +123,14 @@ for _module in (config_cmd, wallet_cmd, chain_cmd, data_cmd, model_cmd, devnet_c
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ImportError as error:
+        # A command reached a library of an extra the install left out: say which, in one line.
+        from allora_worker.extras import missing_extra
+
+        advice = missing_extra(error)
+        if advice is None:
+            raise
+        typer.echo(f"error: {advice}", err=True)
+        raise SystemExit(1) from None

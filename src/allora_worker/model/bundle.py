@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from allora_worker import __version__
+from allora_worker.extras import missing_extra
 from allora_worker.model import legacy
 from allora_worker.model.errors import (
     BundleError,
@@ -233,6 +234,8 @@ def load_bundle(
         model = load_model(model_info["format"], root / model_info["artifact"], manifest["features"], model_info)
     except (ValueError, KeyError, OSError) as exc:
         raise BundleError(f"cannot load the model artifact of {root}: {exc}") from exc
+    except ImportError as exc:  # a LightGBM bundle on an install without the [train] extra
+        raise BundleError(f"cannot load the model artifact of {root}: {missing_extra(exc) or exc}") from exc
     _check_probe(root, manifest, model)
     hashes[MANIFEST] = content_hash
     return LoadedBundle(root, manifest, model, content_hash, hashes)
