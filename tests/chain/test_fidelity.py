@@ -226,3 +226,23 @@ async def test_the_tx_carries_the_windows_end_as_its_timeout_height(chain) -> No
     with pytest.raises(E.WindowClosed, match="timeout height"):
         await client.broadcast(signed)
     assert devnet.state.mempool == []
+
+
+def test_the_label_follows_the_topics_output_arity() -> None:
+    from allora_worker.chain.emissions import ADAPTERS, UnsupportedTopic
+    from allora_worker.chain.protos import emissions_v10
+
+    v10 = ADAPTERS[10]
+    arity = emissions_v10.TopicOutputArity
+    single = emissions_v10.Topic(id=67, output_arity=arity.SINGLE, max_labels_per_submission=1)
+    assert v10.check_topic(single) == "one value labeled 'y'"
+    inference = v10.inference(single, 67, 10, "allo1x", "0.5")
+    assert [(v.label, v.value) for v in inference.values] == [("y", "0.5")] and inference.value == "0"
+    only_y = emissions_v10.Topic(id=68, output_arity=arity.MULTI, max_labels_per_submission=3, label_whitelist=["y"])
+    assert v10.check_topic(only_y) == "one value labeled 'y'"
+    multi = emissions_v10.Topic(id=69, output_arity=arity.MULTI, max_labels_per_submission=2,
+                                label_whitelist=["btc", "eth"])
+    with pytest.raises(UnsupportedTopic, match=r"MULTI-output topic .*btc, eth"):
+        v10.check_topic(multi)
+    # v9 carries one unlabeled value.
+    assert ADAPTERS[9].inference(None, 67, 10, "allo1x", "0.5").value == "0.5"

@@ -101,3 +101,34 @@ def test_a_topic_that_stops_accepting_us_stops_alone(tmp_path: Path, bundle_dir:
         assert text.count("TOPIC 68 STOPPED") == 1  # one clear line, not one per window
         # Nothing was broadcast for 68 after the whitelist changed: simulation caught it.
         assert all(r.code == 0 for r in dn.state.txs.values())
+
+
+def test_code_0_without_admission_is_reported_not_admitted(
+    tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
+) -> None:
+    # A full active set of better EMA scores: every tx lands with code 0 and nothing is stored.
+    crowded = TopicConfig(id=67, metadata="topic 67", epoch_length=EPOCH, worker_submission_window=WINDOW,
+                          max_active_inferers=2, rivals={"allo1rivala": 0.9, "allo1rivalb": 0.8},
+                          ema_scores={TEST_ADDRESS: 0.1})
+    with DevnetThread(devnet_config(TEST_ADDRESS, [crowded], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK)
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line("DAEMON MODE STARTED", timeout=60)
+            url = re.search(r"health server listening on (http://\S+) ", daemon.text())
+            assert url
+            daemon.wait_for_line(r"NOT ADMITTED", timeout=30)
+            wait_until(lambda: len(dn.state.not_admitted) >= 2, 30, "two windows not admitted")
+            metrics = urllib.request.urlopen(url.group(1) + "/metrics", timeout=5).read().decode()
+        finally:
+            assert daemon.stop() == 0
+        not_admitted = r'allora_worker_submissions_total\{outcome="not_admitted",topic="67"\} [1-9]'
+        assert re.search(not_admitted, metrics), metrics
+        assert not re.search(r'allora_worker_submissions_total\{outcome="accepted",topic="67"\} [1-9]', metrics)
+        assert "our EMA score 0.1 vs the active set's lowest 0.8" in daemon.text()
+        assert ours(dn) == []
+        with Journal(tmp_path / "s" / "journal.sqlite") as journal:
+            states = {e.nonce: e.state for e in journal.entries(topic_id=67)}
+        assert {n for _, n, _ in dn.state.not_admitted} <= {n for n, s in states.items() if s == "not_admitted"}
+        assert "confirmed" not in states.values()
