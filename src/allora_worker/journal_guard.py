@@ -85,8 +85,8 @@ def open_journal(path: Path, *, chain_id: str, wallet: str, epoch: int = 1) -> O
         raise JournalRefused(
             f"the journal {path} is gone, but this state directory had one (journal {marker.journal_id}, "
             f"{marker.chain_id}, created {_when(marker.created_at)}). Starting a new one could send a second "
-            "payload tx for a window the lost journal already paid for. Put the journal back from a backup, or "
-            f"{RECOVER_HINT}"
+            "payload tx for a window the lost journal already paid for. Put the journal back from a backup "
+            f"(`allora-worker journal backup` writes them to {path.parent / 'backups'}), or {RECOVER_HINT}"
         )
     if existed:
         _check_file(path, marker)

@@ -17,6 +17,7 @@ from allora_worker.cli import (
     config_cmd,
     data_cmd,
     devnet_cmd,
+    journal_cmd,
     model_cmd,
     run_cmd,
     wallet_cmd,
@@ -118,7 +119,7 @@ def _root(
 
 
 groups: dict[str, typer.Typer] = {}
-for _module in (config_cmd, wallet_cmd, chain_cmd, data_cmd, model_cmd, devnet_cmd, run_cmd):
+for _module in (config_cmd, wallet_cmd, chain_cmd, data_cmd, model_cmd, devnet_cmd, run_cmd, journal_cmd):
     _module.register(app, groups)
 
 
