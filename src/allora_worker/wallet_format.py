@@ -10,14 +10,16 @@ import functools
 import stat
 from pathlib import Path
 
-from bip_utils import Bech32Decoder, Bip39Languages, Bip39MnemonicValidator
-from bip_utils.bip.bip39.bip39_mnemonic_utils import Bip39WordsListGetter
+# bip_utils is imported inside the checks that use it: its package import loads every coin it
+# knows (~0.2 s CPU and ~20 MB), and `status` or `config show` load settings without checking a key.
 
 BECH32_PREFIX = "allo"
 _BIP39_WORD_COUNTS = (12, 15, 18, 21, 24)
 
 
 def is_valid_address(address: str, prefix: str = BECH32_PREFIX) -> bool:
+    from bip_utils import Bech32Decoder
+
     try:
         return len(Bech32Decoder.Decode(prefix, address)) == 20
     except Exception:
@@ -33,6 +35,8 @@ def check_mnemonic(mnemonic: str) -> str | None:
     words = normalize_mnemonic(mnemonic).split()
     if len(words) not in _BIP39_WORD_COUNTS:
         return f"mnemonic has {len(words)} words; a BIP39 mnemonic has 12, 15, 18, 21 or 24"
+    from bip_utils import Bip39MnemonicValidator
+
     wordlist = english_words()
     unknown = sum(1 for w in words if w not in wordlist)
     if unknown:
@@ -48,6 +52,9 @@ def check_mnemonic(mnemonic: str) -> str | None:
 @functools.cache
 def english_words() -> frozenset[str]:
     """The 2048 words of the BIP39 English list (bip-utils ships it)."""
+    from bip_utils import Bip39Languages
+    from bip_utils.bip.bip39.bip39_mnemonic_utils import Bip39WordsListGetter
+
     words = Bip39WordsListGetter().GetByLanguage(Bip39Languages.ENGLISH)
     return frozenset(words.GetWordAtIdx(i) for i in range(words.Length()))
 
