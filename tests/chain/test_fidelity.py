@@ -246,3 +246,19 @@ def test_the_label_follows_the_topics_output_arity() -> None:
         v10.check_topic(multi)
     # v9 carries one unlabeled value.
     assert ADAPTERS[9].inference(None, 67, 10, "allo1x", "0.5").value == "0.5"
+
+
+async def test_admission_after_the_window_closed_is_unknown_not_refused(chain) -> None:  # type: ignore[no-untyped-def]
+    # "Not found" once the window has closed proves nothing (the chain moves the window's
+    # inferences on at close): unknown, which the journal records as confirmed, never a false
+    # not_admitted.
+    wallet = new_wallet()
+    topic = TopicConfig(id=TOPIC, epoch_length=40, worker_submission_window=35, epoch_offset=2,
+                        max_active_inferers=1, rivals={"allo1rivala": 0.9}, ema_scores={wallet.address: 0.1})
+    devnet, client = await chain(wallet, topic, auto_blocks=False)
+    nonce = await _open_nonce(client)
+    await _submit_in_next_block(devnet, client, nonce, "0.1")
+    assert (await client.admission(TOPIC, nonce)).stored is False
+    await devnet.advance_blocks(nonce + 36 - devnet.height)
+    assert not await client.is_nonce_open(TOPIC, nonce)
+    assert (await client.admission(TOPIC, nonce)).stored is None

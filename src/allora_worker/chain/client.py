@@ -367,6 +367,17 @@ class ChainClient:
             # Unknown is reported as stored (the tx did land); the log says we could not check.
             log.info("admission of topic %d nonce %d unknown: %s", topic_id, nonce, describe(exc))
             stored = None
+        if stored is False:
+            # The query shows the live window's inferences; once the window has closed the chain
+            # may have moved them on, so "not found" then proves nothing: report unknown.
+            try:
+                still_open = await self.is_nonce_open(topic_id, nonce)
+            except E.ChainError:
+                still_open = False
+            if not still_open:
+                log.info("admission of topic %d nonce %d unknown: its window closed before the check",
+                         topic_id, nonce)
+                stored = None
         ours = lowest = None
         if stored is False:
             ours, lowest = await self._scores(topic_id, address)

@@ -33,6 +33,7 @@ the data sending fee with sdk/5, registering twice with emissions 8.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from allora_worker.secrets import redact
 
@@ -221,7 +222,7 @@ def classify(
     cs = (codespace or "").lower()
     log = raw_log or ""
     low = log.lower()
-    kw = {"code": code, "codespace": codespace, "txhash": txhash}
+    kw: dict[str, Any] = {"code": code, "codespace": codespace, "txhash": txhash}
 
     if "unable to resolve type url" in low:
         return VersionMismatch(f"the node does not know this message type: {log}", **kw)
