@@ -132,3 +132,18 @@ def test_code_0_without_admission_is_reported_not_admitted(
             states = {e.nonce: e.state for e in journal.entries(topic_id=67)}
         assert {n for _, n, _ in dn.state.not_admitted} <= {n for n, s in states.items() if s == "not_admitted"}
         assert "confirmed" not in states.values()
+
+
+def test_a_node_of_an_unsupported_version_fails_pre_flight_naming_it(
+    tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
+) -> None:
+    with DevnetThread(devnet_config(TEST_ADDRESS, [topic()], block_time=BLOCK, emissions_version=8)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK)
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        assert daemon.wait(timeout=60) == 3
+        text = daemon.text()
+        assert re.search(r"\[FAIL\] emissions version: .*serves emissions v8, which this worker does not support "
+                         r"\(it supports v10, v9\)", text), text[-3000:]
+        assert "Traceback" not in text
+        assert text.count("serves emissions v8") == 1  # one line, not one per topic check

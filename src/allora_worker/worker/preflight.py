@@ -36,14 +36,20 @@ async def run_checks(
 ) -> list[Check]:
     checks: list[Check] = [_state_dir_writable(settings)]
     checks.append(await _guard("chain id", _chain_id(client)))
-    checks.append(await _guard("emissions version", _emissions_version(client)))
+    version = await _guard("emissions version", _emissions_version(client))
+    checks.append(version)
     checks.append(await _guard("balance", _balance(settings, client)))
     for runtime in runtimes:
         topic_id = runtime.topic_id
-        checks.append(await _guard(f"topic {topic_id} exists and is active", _topic_active(client, topic_id)))
-        checks.append(await _guard(f"topic {topic_id} registration", _registered(client, topic_id)))
-        checks.append(await _guard(f"topic {topic_id} worker whitelist", _permitted(client, topic_id)))
-        checks.append(await _guard(f"topic {topic_id} output", _output(client, topic_id)))
+        if version.ok:
+            checks.append(await _guard(f"topic {topic_id} exists and is active", _topic_active(client, topic_id)))
+            checks.append(await _guard(f"topic {topic_id} registration", _registered(client, topic_id)))
+            checks.append(await _guard(f"topic {topic_id} worker whitelist", _permitted(client, topic_id)))
+            checks.append(await _guard(f"topic {topic_id} output", _output(client, topic_id)))
+        else:
+            # Every topic query would repeat the version failure: one line says it.
+            checks.append(Check(f"topic {topic_id} on chain", False,
+                                "not checked: the node's emissions version is not usable (see above)"))
         checks.append(_model(runtime))
         if check_data:
             checks.append(await _data(runtime))
