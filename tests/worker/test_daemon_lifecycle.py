@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -114,7 +115,9 @@ def test_sighup_reloads_config_and_adds_a_topic(tmp_path: Path, bundle_dir: Path
         try:
             daemon.wait_for_line("Transaction hash:")
             assert not ours(dn, 69)
-            write_worker_config(config, grpc_url=dn.grpc_url, state_dir=tmp_path / "s", bundle=bundle_dir,
+            # Topic 69 gets its own copy of the model (two topics may not share a bundle).
+            bundles = {67: bundle_dir, 69: Path(shutil.copytree(bundle_dir, tmp_path / "bundle69"))}
+            write_worker_config(config, grpc_url=dn.grpc_url, state_dir=tmp_path / "s", bundle=bundles,
                                 topics=(67, 69), epoch_seconds=EPOCH * BLOCK)
             daemon.signal(signal.SIGHUP)
             daemon.wait_for_line(r"reload: configuration re-read; topics 67, 69")
