@@ -12,11 +12,13 @@ import ipaddress
 import os
 import re
 import tomllib
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -27,7 +29,13 @@ from pydantic_settings import (
 
 from allora_worker.exitcodes import EXIT_CONFIG
 from allora_worker.secrets import REDACTED, redact, register_secret
-from allora_worker.wallet_format import check_mnemonic, check_private_file, is_valid_address, normalize_mnemonic
+from allora_worker.wallet_format import (
+    check_mnemonic,
+    check_private_file,
+    english_words,
+    is_valid_address,
+    normalize_mnemonic,
+)
 
 NetworkName = Literal["testnet", "mainnet", "devnet", "custom"]
 SourceName = Literal["tiingo", "binance", "coinbase", "csv", "replay"]
@@ -168,6 +176,12 @@ class HealthSettings(BaseModel):
     max_windows_without_success: int = Field(default=3, ge=1)
 
 
+# The parsed TOML of the `load_settings` call that is building a Settings right now. A context
+# variable rather than a class attribute, so one Settings class serves every load (no class built
+# per load) and loads in two threads cannot see each other's file.
+_TOML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("allora_worker_toml_data", default=None)
+
+
 class Settings(BaseSettings):
     """The effective configuration. Build it with `load_settings`, not directly."""
 
@@ -180,8 +194,6 @@ class Settings(BaseSettings):
         populate_by_name=True,
         allow_inf_nan=False,
     )
-
-    _toml_data: ClassVar[dict[str, Any] | None] = None
 
     network: NetworkName = "testnet"
     chain_id: str | None = None
@@ -249,10 +261,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
-        if cls._toml_data is not None:
+        toml_data = _TOML_DATA.get()
+        if toml_data is not None:
             # The TOML as parsed by load_settings, its relative paths already resolved against
             # the file's directory (a TOML source reading the file itself would keep them relative).
-            sources.append(InitSettingsSource(settings_cls, init_kwargs=cls._toml_data))
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=toml_data))
         return tuple(sources)
 
     # Derived views -------------------------------------------------------------------------
@@ -307,7 +320,8 @@ class Settings(BaseSettings):
             "journal": self.state_url or str(self.journal_path),
             "log_file": str(self.log_file),
         }
-        return _redact_tree(data)
+        redacted: dict[str, Any] = _redact_tree(data)
+        return redacted
 
 
 def _redact_tree(value: Any) -> Any:
@@ -347,6 +361,15 @@ _SECRET_KEYS = frozenset(
 )
 
 
+# The environment variables the settings read (besides ALLORA_WORKER_*): the original script's names.
+_LEGACY_ENV = frozenset({"MNEMONIC", "MNEMONIC_FILE", "ALLORA_WALLET_ADDR", "TOPIC_ID", "TIINGO_API_KEY"})
+
+
+def _our_environment() -> dict[str, str]:
+    """The part of the environment the settings read; other variables are none of ours to judge."""
+    return {k: v for k, v in os.environ.items() if k.startswith("ALLORA_WORKER_") or k in _LEGACY_ENV}
+
+
 def _register_raw_secrets(raw: dict[str, Any]) -> None:
     """Register secrets from the raw inputs before validation, so no message can ever echo them.
 
@@ -374,8 +397,17 @@ _PRIVATE_KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _looks_like_mnemonic(value: str) -> bool:
-    # Any 12+ word phrase is treated as one: a mnemonic with a typo is still a secret.
-    return len(value.split()) >= 12
+    """12 to 24 words, all but at most two from the BIP39 English list.
+
+    A mnemonic with a typo or two is still a secret, so the words need not check out as BIP39;
+    but an ordinary sentence is not one (most English words are not on the list), and masking it
+    would hide plain text in every log line that quotes it.
+    """
+    words = normalize_mnemonic(value).split()
+    if not 12 <= len(words) <= 24:
+        return False
+    known = english_words()
+    return sum(word in known for word in words) >= len(words) - 2
 
 
 def _scan_for_misplaced_secrets(settings: Settings, problems: list[str]) -> None:
@@ -619,20 +651,23 @@ def load_settings(
         problems.extend(_secrets_in_toml(raw_toml, config_file))
         raw_toml = _resolve_relative_paths(raw_toml, config_file.parent)
 
-    _register_raw_secrets(dict(os.environ))
+    _register_raw_secrets(_our_environment())
     _register_raw_secrets(overrides)
     if env_file is not None and env_file.is_file():
-        _register_raw_secrets(_read_env_file(env_file))
+        # python-dotenv: the parser pydantic-settings reads the same file with.
+        _register_raw_secrets({k: v for k, v in dotenv_values(env_file).items() if v is not None})
 
-    bound = type("BoundSettings", (Settings,), {"_toml_data": raw_toml if config_file is not None else None})
+    token = _TOML_DATA.set(raw_toml if config_file is not None else None)
     try:
-        settings = bound(_env_file=env_file, **overrides)
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]  # a BaseSettings init kwarg mypy cannot see
     except ValidationError as exc:
         problems.extend(_describe_validation_error(exc))
         # validate() cannot run without Settings: still name the missing bundles now, so one
         # `config check` lists every problem.
         problems.extend(_missing_bundles(raw_toml))
         raise ConfigError(problems) from None
+    finally:
+        _TOML_DATA.reset(token)
     if problems:
         raise ConfigError(problems)
     if settings.mnemonic is not None:
@@ -697,13 +732,3 @@ def _missing_bundles(raw: dict[str, Any]) -> list[str]:
             )
     return problems
 
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values

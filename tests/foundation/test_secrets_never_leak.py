@@ -14,6 +14,7 @@ import pytest
 from allora_worker.chain.wallet import Wallet
 from allora_worker.config import load_settings, validate
 from allora_worker.logging_setup import configure_logging
+from allora_worker.secrets import REDACTED, redact
 from tests.conftest import TEST_MNEMONIC
 
 API_KEY = "tk_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -84,6 +85,29 @@ def test_private_key_in_a_config_field_is_reported_and_masked(tmp_path: Path) ->
     problems = validate(settings)
     assert any("looks like a private key" in p for p in problems)
     assert _leaks("\n".join(problems) + str(settings.redacted_dict()), key_hex) == []
+
+
+def test_a_mnemonic_with_typos_is_still_caught_but_an_ordinary_sentence_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What counts as "looks like a mnemonic": 12-24 words, all but two on the BIP39 list."""
+    typo = " ".join(["abandonn", "abandn", *MNEMONIC_WORDS[2:]])  # two words mistyped
+    sentence = "the worker on this host was set up by the operations team for the btc topic"
+    settings = load_settings(overrides={"chain_id": typo, "mnemonic": TEST_MNEMONIC}, env_file=None)
+    assert any("chain_id: holds what looks like a mnemonic" in p for p in validate(settings))
+    assert redact(typo) == REDACTED
+    settings = load_settings(overrides={"chain_id": sentence, "mnemonic": TEST_MNEMONIC}, env_file=None)
+    assert not any("looks like a mnemonic" in p for p in validate(settings))
+    assert redact(sentence) == sentence  # plain text stays readable in logs
+
+    # Only the variables the settings read are judged: another program's variable is not ours.
+    other_phrase = " ".join(["zoo"] * 12)
+    monkeypatch.setenv("SOME_OTHER_TOOL_SEED", other_phrase)
+    load_settings(overrides={"mnemonic": TEST_MNEMONIC}, env_file=None)
+    assert redact(other_phrase) == other_phrase
+    monkeypatch.setenv("ALLORA_WORKER_LOG__FILE", other_phrase)
+    load_settings(overrides={"mnemonic": TEST_MNEMONIC}, env_file=None)
+    assert redact(other_phrase) == REDACTED
 
 
 def test_log_files_console_and_exceptions_are_redacted(tmp_path: Path) -> None:
