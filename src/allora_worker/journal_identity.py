@@ -23,6 +23,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 TAG_PREFIX = "ajid:"
 _TAG_RE = re.compile(rb"ajid:([0-9a-f]{32})")
@@ -69,7 +70,13 @@ def read_identity(db: sqlite3.Connection) -> Identity | None:
     return Identity(str(tag).removeprefix(TAG_PREFIX), chain_id, wallet, int(epoch), float(created_at))
 
 
-def stamp(db: sqlite3.Connection, identity: Identity) -> None:
+class _Executes(Protocol):
+    """A connection, or the journal's view of one inside a transaction."""
+
+    def execute(self, sql: str, args: Any = ..., /) -> Any: ...
+
+
+def stamp(db: _Executes, identity: Identity) -> None:
     db.execute(
         "INSERT INTO journal_identity (id, tag, chain_id, wallet, epoch, created_at, writes)"
         " VALUES (1, ?, ?, ?, ?, ?, 1)",

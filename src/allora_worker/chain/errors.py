@@ -33,7 +33,7 @@ the data sending fee with sdk/5, registering twice with emissions 8.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TypedDict
 
 from allora_worker.secrets import redact
 
@@ -215,6 +215,14 @@ _REQUIRED_FEE = re.compile(r"required:?\s*(\d+)\s*[a-z]", re.IGNORECASE)
 _GAS = re.compile(r"gaswanted:\s*(\d+).*?gasused:\s*(\d+)", re.IGNORECASE | re.DOTALL)
 
 
+class _Where(TypedDict):
+    """Where a failure came from: the keyword arguments every ChainError takes."""
+
+    code: int | None
+    codespace: str | None
+    txhash: str | None
+
+
 def classify(
     codespace: str | None, code: int | None, raw_log: str, *, txhash: str | None = None
 ) -> ChainError:
@@ -222,7 +230,7 @@ def classify(
     cs = (codespace or "").lower()
     log = raw_log or ""
     low = log.lower()
-    kw: dict[str, Any] = {"code": code, "codespace": codespace, "txhash": txhash}
+    kw: _Where = {"code": code, "codespace": codespace, "txhash": txhash}
 
     if "unable to resolve type url" in low:
         return VersionMismatch(f"the node does not know this message type: {log}", **kw)

@@ -28,7 +28,8 @@ class WalletError(ValueError):
 def address_from_pubkey(pubkey: bytes, prefix: str = BECH32_PREFIX) -> str:
     """Cosmos address: bech32(prefix, ripemd160(sha256(compressed pubkey)))."""
     digest = hashlib.new("ripemd160", hashlib.sha256(pubkey).digest()).digest()
-    return Bech32Encoder.Encode(prefix, digest)
+    address: str = Bech32Encoder.Encode(prefix, digest)
+    return address
 
 
 def read_mnemonic_file(path: Path) -> str:
@@ -75,7 +76,8 @@ class Wallet:
     def sign(self, message: bytes) -> bytes:
         """64-byte compact (r||s, low-s) signature over sha256(message), as Cosmos verifies it."""
         der = self._key.sign(message, hasher=_sha256)
-        return coincurve.ecdsa.serialize_compact(coincurve.ecdsa.der_to_cdata(der))
+        compact: bytes = coincurve.ecdsa.serialize_compact(coincurve.ecdsa.der_to_cdata(der))
+        return compact
 
     def __repr__(self) -> str:
         return f"Wallet(address={self.address!r})"

@@ -30,7 +30,8 @@ def _parse_date(text: str) -> datetime:
 
     stamp = pd.Timestamp(text)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.to_pydatetime()
+    moment: datetime = stamp.to_pydatetime()
+    return moment
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:

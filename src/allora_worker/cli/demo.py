@@ -19,7 +19,7 @@ from pathlib import Path
 from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
 
 from allora_worker.chain.wallet import Wallet
-from allora_worker.config import Settings
+from allora_worker.config import HealthSettings, LogSettings, Settings, TopicSettings
 from allora_worker.devnet import DevnetConfig, DevnetThread, topic_67
 from allora_worker.exitcodes import EXIT_INTERRUPTED
 from allora_worker.journal import Journal
@@ -86,18 +86,18 @@ def run_demo(options: DemoOptions) -> int:
             grpc_endpoints=[devnet.grpc_url],
             state_dir=run_dir,
             heartbeat_seconds=max(5.0, epoch_seconds * 2),
-            topics=[{
-                "id": TOPIC_ID,
-                "bundle": bundle_dir,
-                "sources": ["replay"],
-                "replay_dataset": "binance",
-                "replay_start": REPLAY_START,
+            topics=[TopicSettings(
+                id=TOPIC_ID,
+                bundle=bundle_dir,
+                sources=["replay"],
+                replay_dataset="binance",
+                replay_start=REPLAY_START,
                 # One epoch of devnet time replays one hour of history.
-                "replay_speed": 3600.0 / epoch_seconds,
-                "max_data_age_hours": 2.0,
-            }],
-            health={"port": 0},
-            log={"level": options.log_level, "file": log_file},
+                replay_speed=3600.0 / epoch_seconds,
+                max_data_age_hours=2.0,
+            )],
+            health=HealthSettings(port=0),
+            log=LogSettings.model_validate({"level": options.log_level, "file": log_file}),
         )
         _register(settings, wallet)
         report = _run_daemon(settings, wallet, devnet, options, window)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -75,7 +75,7 @@ def _utc(value: str | None, option: str) -> pd.Timestamp | None:
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar on stderr; yields callback(stage, done, total)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     if not enabled:
         yield lambda stage, done, total: None
@@ -87,7 +87,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=_err(), transient=False) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -97,7 +97,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
-def _metrics_table(metrics: dict, title: str) -> Table:
+def _metrics_table(metrics: dict[str, Any], title: str) -> Table:
     from rich.table import Table
 
     table = Table(title=title)
@@ -283,11 +283,11 @@ def evaluate(
     try:
         if bundle is not None:
             loaded = load_bundle(bundle, allow_pickle=allow_pickle, pinned_sha256=model_sha256)
-            result = evaluate_bundle(loaded, candles, first, stop)  # type: ignore[arg-type]
+            result = evaluate_bundle(loaded, candles, first, stop)
         else:
             other = _other_predictor(predict_url, predictor)
             with _progress(not as_json) as update:
-                result = evaluate_predictor(other, candles, first, stop, horizon_hours=horizon,  # type: ignore[arg-type]
+                result = evaluate_predictor(other, candles, first, stop, horizon_hours=horizon,
                                             every_hours=every, progress=lambda d, t: update("predictions", d, t))
     except BundleError as exc:
         _err().print(f"[red]evaluate failed:[/red] {exc}")

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
@@ -221,7 +221,7 @@ def _shared_journal_view(settings: Settings) -> tuple[list[Entry], str, dict[str
                             "expires_in_seconds": round(holder.expires_in_seconds, 1)}
 
 
-def status_report(settings: Settings, last: int = 10) -> dict[str, object]:
+def status_report(settings: Settings, last: int = 10) -> dict[str, Any]:
     from allora_worker import journal_guard
     from allora_worker.journal import Journal, JournalError
     from allora_worker.secrets import redact_tree

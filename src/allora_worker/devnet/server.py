@@ -37,9 +37,8 @@ class Devnet:
     async def start(self) -> None:
         self._server = Server(self.services)
         await self._server.start(self.config.host, self.config.port)
-        sockets = (
-            self._server._server.sockets if self._server._server else []
-        )  # grpclib keeps the asyncio server
+        inner = self._server._server  # grpclib keeps the asyncio server
+        sockets = inner.sockets if isinstance(inner, asyncio.Server) else []
         self.port = int(sockets[0].getsockname()[1])
         if self.config.auto_blocks:
             self._clock = asyncio.create_task(self._run_clock(), name="devnet-clock")

@@ -167,7 +167,7 @@ def decode_tx(tx_bytes: bytes, version: int = 10) -> DecodedTx:
     if version >= 10:
         for url, msg in msgs:
             if is_worker_payload(url):
-                _check_bounds(msg)  # type: ignore[arg-type]
+                _check_bounds(msg)
     decoded = DecodedTx(
         tx_bytes=tx_bytes,
         txhash=tx_hash(tx_bytes),

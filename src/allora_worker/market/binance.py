@@ -44,7 +44,7 @@ class BinanceSource(HttpCandleSource):
     def _request(self, lo: datetime, hi: datetime) -> Any:
         start_ms = int(lo.timestamp() * 1000)
         end_ms = int(hi.timestamp() * 1000) - 1  # endTime is inclusive; our ranges are half-open
-        params = {
+        params: dict[str, str | int] = {
             "symbol": self.symbol,
             "interval": "1h",
             "startTime": start_ms,

@@ -104,7 +104,7 @@ def find_spikes(frame: pd.DataFrame, max_range_log: float, max_jump_log: float) 
     return out
 
 
-def _first(items: pd.Index | list, n: int = 3) -> str:
+def _first(items: pd.Index | list[object], n: int = 3) -> str:
     shown = [t.isoformat() if hasattr(t, "isoformat") else str(t) for t in list(items)[:n]]
     more = f" (+{len(items) - n} more)" if len(items) > n else ""
     return ", ".join(shown) + more

@@ -42,7 +42,7 @@ class CoinbaseSource(HttpCandleSource):
 
     def _request(self, lo: datetime, hi: datetime) -> Any:
         # `end` is inclusive: ask up to the last wanted bucket so a full chunk is exactly 300.
-        params = {
+        params: dict[str, str | int] = {
             "granularity": 3600,
             "start": lo.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "end": (hi - HOUR).strftime("%Y-%m-%dT%H:%M:%SZ"),

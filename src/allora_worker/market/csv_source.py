@@ -200,10 +200,10 @@ def read_cryptodatadownload(
 
     report.rows_kept = len(frame)
     if not len(frame):
-        reasons = sorted(set(report.dropped.values()))[:3]
+        examples = sorted(set(report.dropped.values()))[:3]
         raise SchemaError(
             f"{path.name}: no usable candle in {report.rows_read} row(s)"
-            + (f" (dropped: {'; '.join(reasons)})" if reasons else "")
+            + (f" (dropped: {'; '.join(examples)})" if examples else "")
         )
     if len(frame):
         report.first = frame.index[0].isoformat()

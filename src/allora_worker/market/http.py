@@ -84,7 +84,8 @@ def classify(source: str, response: httpx.Response) -> Any:
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise ResponseError(source, f"body is not JSON ({exc.msg}): {_snippet(body, 80)!r}") from None
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise ResponseError(source, f"body is not JSON ({detail}): {_snippet(body, 80)!r}") from None
 
 
 class JsonHttp:

@@ -71,7 +71,8 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
 
 def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
     """Open times as int64 nanoseconds, whatever the index's unit (pandas may hold s/ms/us)."""
-    return index.as_unit("ns").asi8
+    ns: np.ndarray = index.as_unit("ns").asi8
+    return ns
 
 
 HOUR_NS = HOUR // pd.Timedelta(1, "ns")

@@ -15,4 +15,5 @@ def make_http_source(name: str, **kwargs: object) -> HttpCandleSource:
     factories = {"tiingo": TiingoSource, "binance": BinanceSource, "coinbase": CoinbaseSource}
     if name not in factories:
         raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCE_NAMES)}")
-    return factories[name](**kwargs)  # type: ignore[arg-type]
+    source: HttpCandleSource = factories[name](**kwargs)
+    return source

@@ -19,7 +19,8 @@ def build_dataset(candles: pd.DataFrame, horizon_hours: int) -> tuple[pd.DataFra
 
 def usable_rows(features: pd.DataFrame, target: pd.Series) -> np.ndarray:
     """Mask of rows with every feature finite and a realized target."""
-    return (np.isfinite(features.to_numpy()).all(axis=1) & np.isfinite(target.to_numpy())).astype(bool)
+    mask: np.ndarray = (np.isfinite(features.to_numpy()).all(axis=1) & np.isfinite(target.to_numpy())).astype(bool)
+    return mask
 
 
 def training_set(features: pd.DataFrame, target: pd.Series, horizon_hours: int) -> TrainingSet:

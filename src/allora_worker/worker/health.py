@@ -86,7 +86,7 @@ class HealthServer:
     @property
     def url(self) -> str:
         host = self._server.server_address[0]
-        return f"http://{host}:{self.port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
 
     def start(self) -> HealthServer:
         self._thread.start()
@@ -109,10 +109,10 @@ def _make_handler(state: HealthState, render: Callable[[], bytes]) -> type[BaseH
                 body = _json({"status": "ok" if healthy else "unhealthy", **detail})
                 self._send(200 if healthy else 503, body)
             elif path == "/readyz":
-                body: dict[str, object] = {"ready": state.ready}
+                ready: dict[str, object] = {"ready": state.ready}
                 if state.role is not None:
-                    body["role"] = state.role
-                self._send(200 if state.ready else 503, _json(body))
+                    ready["role"] = state.role
+                self._send(200 if state.ready else 503, _json(ready))
             else:
                 self._send(404, _json({"error": "not found", "paths": ["/healthz", "/readyz", "/metrics"]}))
 

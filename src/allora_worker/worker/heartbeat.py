@@ -66,6 +66,7 @@ def write_heartbeat(state_dir: Path, counters: RunCounters, extra: dict[str, Any
 
 def read_heartbeat(state_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((state_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+        beat: dict[str, Any] = json.loads((state_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+        return beat
     except (FileNotFoundError, json.JSONDecodeError):
         return None

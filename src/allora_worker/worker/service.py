@@ -322,7 +322,8 @@ class WorkerService:
             log.info("LEASE RELEASED: the standby may take over now")
 
     async def _wait_for_lease(self, lease: Lease) -> int | None:
-        from allora_worker.journal_pg import JournalUnavailable, lease_holder
+        from allora_worker.journal import JournalUnavailable
+        from allora_worker.journal_pg import lease_holder
 
         interval = min(max(lease.ttl / 4, 0.2), 5.0)
         said = None
@@ -345,7 +346,7 @@ class WorkerService:
         return None
 
     async def _keep_lease(self, lease: Lease) -> None:
-        from allora_worker.journal_pg import JournalUnavailable
+        from allora_worker.journal import JournalUnavailable
 
         interval = lease.ttl / 4
         while True:
@@ -473,9 +474,10 @@ class WorkerService:
         stop_waiter = asyncio.create_task(self._generation_stop.wait())
         try:
             while pending:
-                done, _ = await asyncio.wait(pending | {stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-                for task in done - {stop_waiter}:
-                    pending.discard(task)
+                done, _ = await asyncio.wait([*pending, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+                finished = pending & done
+                pending -= finished
+                for task in finished:
                     summary.results.extend(task.result())
                 if stop_waiter in done:
                     break
@@ -483,8 +485,8 @@ class WorkerService:
                 # Cycles finish at a safe point within the grace period, or are cancelled. A lost
                 # lease cancels at once: nothing they could still do would be recorded.
                 grace = 0 if self._lease_lost else STOP_GRACE_SECONDS
-                done, late = await asyncio.wait(pending, timeout=grace) if grace else (set(), pending)
-                for task in done:
+                settled, late = await asyncio.wait(pending, timeout=grace) if grace else (set(), pending)
+                for task in settled:
                     if not task.cancelled() and task.exception() is None:
                         summary.results.extend(task.result())
                 for task in late:

@@ -68,7 +68,7 @@ class LinearBaseline:
         scale, intercept = float(doc["scale"]), float(doc["intercept"])  # type: ignore[arg-type]
         if not (np.isfinite(scale) and np.isfinite(intercept)):
             raise ValueError("baseline has non-finite parameters")
-        return cls(str(doc["kind"]), features, feature, scale, intercept)  # type: ignore[arg-type]
+        return cls(str(doc["kind"]), features, feature, scale, intercept)
 
     @classmethod
     def load(cls, path: Path, features: list[str]) -> LinearBaseline:

@@ -52,7 +52,8 @@ class RidgeModel:
         )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return ((np.asarray(X, dtype="float64") - self.mean) / self.scale) @ self.coef + self.intercept
+        predicted: np.ndarray = ((np.asarray(X, dtype="float64") - self.mean) / self.scale) @ self.coef + self.intercept
+        return predicted
 
     def save(self, directory: Path) -> Path:
         path = directory / self.artifact_name
