@@ -61,13 +61,14 @@ def test_until_ends_the_daemon_gracefully(tmp_path: Path, bundle_dir: Path, mnem
 def test_sigterm_mid_cycle_stops_within_10s_and_restart_reconciles(
     tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
 ) -> None:
-    # Slow broadcasts keep the cycle inside the tx step when SIGTERM arrives.
+    # Slow broadcasts keep the cycle inside the tx step when SIGTERM arrives. A 9 s window: the tx
+    # (signed with a timeout height at the window's end) must not expire during the slow broadcast.
     faults = FaultPlan(seed=1, latency={"BroadcastTx": 2.0})
-    cfg = devnet_config(TEST_ADDRESS, [topic(epoch_length=40, worker_submission_window=30)],
+    cfg = devnet_config(TEST_ADDRESS, [topic(epoch_length=100, worker_submission_window=90)],
                         block_time=BLOCK, faults=faults)
     with DevnetThread(cfg) as dn:
         config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
-                                     bundle=bundle_dir, epoch_seconds=40 * BLOCK)
+                                     bundle=bundle_dir, epoch_seconds=100 * BLOCK)
         daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
         match = daemon.wait_for_line(r"SUBMISSION CYCLE #1: topic 67, nonce (\d+)")
         nonce = int(match.group(1))

@@ -56,8 +56,10 @@ def test_interval_schedule_submits_the_newest_window_each_interval(
 
 def test_per_topic_end_time_stops_only_that_topic(tmp_path: Path, bundle_dir: Path, mnemonic_file: Path) -> None:
     with DevnetThread(devnet_config(TEST_ADDRESS, [topic(67), topic(69)], block_time=BLOCK)) as dn:
+        # Each topic its own bundle (a shared one is a config error): the same model, copied.
+        bundles = {67: bundle_dir, 69: Path(shutil.copytree(bundle_dir, tmp_path / "bundle69"))}
         config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
-                                     bundle=bundle_dir, topics=(67, 69), epoch_seconds=EPOCH * BLOCK)
+                                     bundle=bundles, topics=(67, 69), epoch_seconds=EPOCH * BLOCK)
         # Topic 69 ends 4 s after start; 67 runs on.
         text = config.read_text()
         until = (datetime.now(UTC) + timedelta(seconds=6)).isoformat().replace("+00:00", "Z")
