@@ -25,8 +25,9 @@ from allora_worker.journal import Journal
 from allora_worker.journal_identity import Identity, new_journal_id, read_identity_from_file, read_wal
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-RECOVER_HINT = ("move it aside and start a new journal only once the chain shows no payload tx of this "
-                "wallet for a window still open (docs/OPERATIONS.md, 'A journal refused at start')")
+RECOVER_HINT = ("move it and its .identity file aside and start again: the new journal is checked against "
+                "the chain's pending and landed txs of this wallet first (docs/OPERATIONS.md, 'A journal "
+                "refused at start')")
 
 
 class JournalRefused(RuntimeError):

@@ -579,6 +579,11 @@ class ChainClient:
                     resend = None
                 except E.ChainError as exc:
                     log.info("re-broadcast of %s not accepted now: %s", txhash, describe(exc))
+                    if "signature verification failed" in str(exc).lower():
+                        # Bytes that verified when first sent no longer do: the node may now serve
+                        # another chain (ChainIdMismatch ends the cycle); either way, never again.
+                        resend = None
+                        await self.check_chain_id()
             if time.monotonic() >= deadline:
                 raise E.ConfirmTimeout(f"tx {txhash} not in a block after {budget:.3g}s", txhash=txhash)
             await asyncio.sleep(poll_s)

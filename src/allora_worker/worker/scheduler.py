@@ -129,6 +129,7 @@ class TopicLoop:
         self.epoch_blocks: int | None = None
         self.ended_reason: str | None = None
         self.auto_rebroadcast = True
+        self.not_before: int | None = None
         # The highest nonce (block height) known for this topic: the chain was at least that high.
         self.highest_nonce: int | None = shared.journal.max_nonce(runtime.topic_id)
 
@@ -214,6 +215,8 @@ class TopicLoop:
         for nonce in candidates:
             if self.shared.stop.is_set():
                 break
+            if self.not_before is not None and nonce < self.not_before:
+                continue  # in doubt: a lost journal's tx may be pending for it (worker/in_doubt.py)
             track = self.tracked.setdefault(nonce, _NonceTrack(first_seen=time.monotonic()))
             entry = self.shared.journal.get(self.topic_id, nonce)
             if entry is not None and entry.terminal:

@@ -31,6 +31,7 @@ from allora_worker.secrets import describe
 from allora_worker.worker.cycle import CycleCounter, CycleResult
 from allora_worker.worker.health import HealthServer, HealthState
 from allora_worker.worker.heartbeat import RunCounters, write_heartbeat
+from allora_worker.worker.in_doubt import first_safe_nonce
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.permissions import tighten_state_dir
 from allora_worker.worker.preflight import run_checks
@@ -111,6 +112,9 @@ class WorkerService:
         # Added to every heartbeat file: this host's role when the journal is shared.
         self._heartbeat_extra: dict[str, Any] = {}
         self._journal: Journal | None = None
+        self._journal_fresh = False
+        # Nonces below this are not submitted (a new journal while a tx of ours is pending).
+        self._not_before: int | None = None
         self.ready = threading.Event()
 
     # -- control (any thread) ---------------------------------------------------------------
@@ -193,8 +197,9 @@ class WorkerService:
                 # The shared journal: its schema is versioned and its writes fenced by the lease.
                 journal: Journal = PostgresJournal(settings.state_url, password_file=settings.state_password_file)
             else:
-                journal = open_journal(settings.journal_path, chain_id=settings.effective_chain_id,
-                                       wallet=wallet.address).journal
+                opened = open_journal(settings.journal_path, chain_id=settings.effective_chain_id,
+                                      wallet=wallet.address)
+                journal, self._journal_fresh = opened.journal, opened.fresh
         except JournalRefused as exc:
             log.error("journal refused: %s", exc)
             summary.exit_code, summary.reason = EXIT_PREFLIGHT, "journal refused"
@@ -229,6 +234,8 @@ class WorkerService:
                     summary.exit_code, summary.reason = EXIT_PREFLIGHT, "the chain was reset"
                     return summary
                 journal = self._journal = current
+                if self._journal_fresh:
+                    self._not_before = await first_safe_nonce(client, [r.topic_id for r in runtimes])
                 await self._reconcile(journal, client)
             await self._refresh_balance(client)
             if settings.health.enabled and not self.options.once:
@@ -467,6 +474,7 @@ class WorkerService:
         schedule = self.options.schedule or runtime.settings.schedule
         loop = TopicLoop(runtime, shared, until=until, schedule=schedule)
         loop.auto_rebroadcast = self.settings.chain.rebroadcast_seconds is None
+        loop.not_before = self._not_before
         return loop
 
     async def _wait_generation(self, tasks: list[asyncio.Task[list[CycleResult]]], summary: RunSummary) -> None:
