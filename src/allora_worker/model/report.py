@@ -5,7 +5,6 @@ Plots use matplotlib's Agg backend (files only, no display needed on a server).
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,49 +196,22 @@ def render_markdown(ctx: ReportContext, plots: list[tuple[str, str]]) -> str:
     return "\n".join(parts)
 
 
-def _markdown_to_html(md: str) -> str:
-    """A small converter for the subset this report uses (headings, lists, tables, images)."""
-    out: list[str] = [
-        "<!doctype html><meta charset='utf-8'><title>backtest</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style>",
-    ]
-    in_table = in_list = False
-    for line in md.splitlines():
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if set("".join(cells)) <= set("-:"):
-                continue
-            if not in_table:
-                out.append("<table>")
-                in_table = True
-            out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            out.append("</table>")
-            in_table = False
-        if line.startswith("- "):
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{html.escape(line[2:])}</li>")
-            continue
-        if in_list:
-            out.append("</ul>")
-            in_list = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.startswith("!["):
-            alt, src = line[2:].split("](", 1)
-            out.append(f"<img src='{html.escape(src.rstrip(')'))}' alt='{html.escape(alt)}' width='100%'>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    if in_table:
-        out.append("</table>")
-    if in_list:
-        out.append("</ul>")
-    return "\n".join(out) + "\n"
+_HTML_HEAD = (
+    "<!doctype html><meta charset='utf-8'><title>backtest</title>\n"
+    "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style>\n"
+)
+
+
+def markdown_to_html(md: str) -> str:
+    """The report's Markdown as one standalone HTML page: CommonMark plus tables (markdown-it-py).
+
+    Raw HTML inside the Markdown is escaped, not passed through.
+    """
+    from markdown_it import MarkdownIt
+
+    body: str = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
+    return _HTML_HEAD + body
 
 
 def write_report(ctx: ReportContext, out_dir: Path | str, fmt: str = "md") -> Path:
@@ -250,5 +222,5 @@ def write_report(ctx: ReportContext, out_dir: Path | str, fmt: str = "md") -> Pa
     out.mkdir(parents=True, exist_ok=True)
     md = render_markdown(ctx, _plots(ctx, out))
     path = out / f"report.{fmt}"
-    path.write_text(md if fmt == "md" else _markdown_to_html(md), encoding="utf-8")
+    path.write_text(md if fmt == "md" else markdown_to_html(md), encoding="utf-8")
     return path
