@@ -8,9 +8,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 
 from allora_worker.chain import errors as E
-from allora_worker.chain.endpoints import EndpointError, parse_endpoint
+from allora_worker.chain.endpoints import EndpointError, EndpointPool, parse_endpoint
 
 from .conftest import Env
 
@@ -119,3 +121,34 @@ async def test_injected_outage_then_recovery(env: Env) -> None:
     await asyncio.sleep(1.05)
     # The single endpoint is cooling down but is still tried (better than failing outright).
     assert isinstance(await c.open_nonces(67), list)
+
+
+async def test_rounds_retry_quick_failures_not_timeouts_nor_the_chains_answers() -> None:
+    """The retry policy of EndpointPool.call, pinned: up to 3 rounds over the endpoints, pausing
+    0.1 s x round before each new one; a round that timed out, or the chain's own answer, is final."""
+    pool = EndpointPool(["grpc+http://127.0.0.1:1"], call_timeout_s=5.0)  # fn never uses the channel
+    calls: list[float] = []
+
+    def failing(exc: BaseException, succeed_on: int | None = None):  # type: ignore[no-untyped-def]
+        async def fn(channel: object, timeout: float) -> str:
+            calls.append(time.monotonic())
+            if succeed_on is not None and len(calls) >= succeed_on:
+                return "ok"
+            raise exc
+        return fn
+
+    assert await pool.call("q", failing(GRPCError(Status.UNAVAILABLE, "flaky"), succeed_on=3)) == "ok"
+    assert len(calls) == 3
+    assert calls[1] - calls[0] >= 0.1 and calls[2] - calls[1] >= 0.2  # lower bounds: true under load
+    calls.clear()
+    with pytest.raises(E.Unavailable):
+        await pool.call("q", failing(GRPCError(Status.UNAVAILABLE, "down")))
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(E.DeadlineExceeded):
+        await pool.call("q", failing(TimeoutError()))
+    assert len(calls) == 1
+    calls.clear()
+    with pytest.raises(E.QueryFailed):
+        await pool.call("q", failing(GRPCError(Status.NOT_FOUND, "no such topic")))
+    assert len(calls) == 1

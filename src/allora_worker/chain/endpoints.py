@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_incrementing
 
 from allora_worker.chain.errors import DeadlineExceeded, QueryFailed, Unavailable
 from allora_worker.secrets import redact
@@ -156,19 +157,29 @@ class EndpointPool:
         Raises `QueryFailed` for an application-level gRPC error (no failover), `DeadlineExceeded`
         when every endpoint failed and the last one on a deadline, else `Unavailable`.
         """
-        last: BaseException | None = None
         started = time.monotonic()
-        for round_no in range(_ROUNDS):
-            if round_no:
-                # A node that answered UNAVAILABLE quickly is usually up: one flaky answer must not
-                # cost a window. A round of timeouts is not retried (it would only double the wait).
-                if _timed_out(last) or time.monotonic() - started > self.call_timeout_s:
-                    break
-                await asyncio.sleep(_ROUND_BACKOFF_S * round_no)
-            try:
-                return await self._call_round(what, fn)
-            except _RoundFailed as failed:
-                last = failed.last
+
+        def give_up(state: RetryCallState) -> bool:
+            # A node that answered UNAVAILABLE quickly is usually up: one flaky answer must not
+            # cost a window. A round of timeouts is not retried (it would only double the wait),
+            # and no round starts once the call's deadline has passed.
+            failed = state.outcome.exception() if state.outcome is not None else None
+            last = failed.last if isinstance(failed, _RoundFailed) else None
+            return (state.attempt_number >= _ROUNDS or _timed_out(last)
+                    or time.monotonic() - started > self.call_timeout_s)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_RoundFailed),
+            stop=give_up,
+            # Before round n+1: _ROUND_BACKOFF_S x n.
+            wait=wait_incrementing(start=_ROUND_BACKOFF_S, increment=_ROUND_BACKOFF_S),
+            reraise=True,
+        )
+        try:
+            result: T = await retrying(self._call_round, what, fn)
+            return result
+        except _RoundFailed as failed:
+            last = failed.last
         deadline = _timed_out(last)
         detail = redact(f"{type(last).__name__}: {last}") if last is not None else "no endpoint"
         if deadline:
