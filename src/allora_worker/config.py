@@ -161,6 +161,8 @@ class LogSettings(BaseModel):
     max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     backups: int = Field(default=5, ge=0)
     json_lines: bool = False
+    # Plain ASCII: the original script's emoji markers become plain text (grep for the words).
+    ascii: bool = False
 
 
 class HealthSettings(BaseModel):

@@ -25,15 +25,32 @@ CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 FILE_FORMAT = "%(asctime)s %(levelname)-7s [%(name)s] %(message)s"
 
 
+# The original script's markers carry emoji, and operators grep for them; `log.ascii` turns
+# them (and any other non-ASCII character) into plain text for consoles that want none.
+_ASCII = (("🚀 ", ""), ("✅ ", "[OK] "), ("❌ ", "[ERROR] "), ("💓 ", ""), ("⏰ ", ""), ("🛑 ", ""),
+          ("—", "-"), ("±", "+/-"), ("→", "->"), ("×", "x"))
+
+
+def to_ascii(text: str) -> str:
+    for fancy, plain in _ASCII:
+        text = text.replace(fancy, plain)
+    return text.encode("ascii", "replace").decode("ascii")
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats with the wrapped formatter, then masks secrets in the whole text."""
 
-    def __init__(self, inner: logging.Formatter, *, tracebacks: bool = True) -> None:
+    def __init__(self, inner: logging.Formatter, *, tracebacks: bool = True, ascii_only: bool = False) -> None:
         super().__init__()
         self._inner = inner
         self._tracebacks = tracebacks
+        self._ascii = ascii_only
 
     def format(self, record: logging.LogRecord) -> str:
+        text = self._format(record)
+        return to_ascii(text) if self._ascii else text
+
+    def _format(self, record: logging.LogRecord) -> str:
         if not self._tracebacks and record.exc_info:
             # The console shows the exception's one-line summary; the file keeps the traceback.
             saved = record.exc_info, record.exc_text
@@ -104,6 +121,7 @@ def configure_logging(
     backups: int = 5,
     json_lines: bool = False,
     stream: TextIO | None = None,
+    ascii_only: bool = False,
 ) -> logging.Logger:
     """(Re)configure the `allora_worker` logger tree; safe to call again (SIGHUP reload)."""
     logger = logging.getLogger(LOGGER_NAME)
@@ -116,7 +134,7 @@ def configure_logging(
     console = SafeStreamHandler(stream or sys.stderr)
     console.setLevel(level)
     inner: logging.Formatter = JsonLinesFormatter() if json_lines else _UTCFormatter(CONSOLE_FORMAT)
-    console.setFormatter(RedactingFormatter(inner, tracebacks=json_lines or level == "DEBUG"))
+    console.setFormatter(RedactingFormatter(inner, tracebacks=json_lines or level == "DEBUG", ascii_only=ascii_only))
     logger.addHandler(console)
 
     if log_file is not None:
@@ -131,7 +149,7 @@ def configure_logging(
             # The file keeps everything, tracebacks included, for the post-mortem.
             file_handler.setLevel(logging.DEBUG)
             file_inner = JsonLinesFormatter() if json_lines else _UTCFormatter(FILE_FORMAT)
-            file_handler.setFormatter(RedactingFormatter(file_inner, tracebacks=True))
+            file_handler.setFormatter(RedactingFormatter(file_inner, tracebacks=True, ascii_only=ascii_only))
             logger.addHandler(file_handler)
     return logger
 

@@ -114,3 +114,39 @@ def test_replay_source_is_refused_outside_the_devnet() -> None:
     settings = load_settings(overrides={"network": "devnet", "mnemonic": TEST_MNEMONIC,
                                         "topics": [{"id": 67, "sources": ["replay"]}]})
     assert any("needs replay_start" in p for p in validate(settings))
+
+
+def test_health_counts_epochs_while_the_chain_is_silent_and_says_so() -> None:
+    state = HealthState(stall_seconds=600, max_windows_without_success=3)
+    state.timing(67, window_seconds=50.0, epoch_seconds=60.0)
+    t0 = state.last_chain_answer
+    assert state.verdict(now=t0 + 40)[0]
+    healthy, detail = state.verdict(now=t0 + 55)
+    assert not healthy and detail["problems"] == ["no chain endpoint answered for 55s (a window is 50s)"]
+    # Three epochs without a chain answer: three windows we cannot have filled, before any nonce is seen.
+    healthy, detail = state.verdict(now=t0 + 185)
+    assert detail["windows_without_success"] == {"67": 3}
+    assert "topic 67: 3 windows without an accepted submission" in detail["problems"]  # type: ignore[operator]
+    state.chain_answered()
+    assert state.verdict()[0]
+
+
+def test_confirmed_outcome_tells_our_landed_tx_from_an_inference_already_on_chain() -> None:
+    from allora_worker.journal import Entry
+    from allora_worker.worker.cycle import confirmed_outcome
+
+    def entry(code: int | None, height: int | None) -> Entry:
+        return Entry(67, 100, "confirmed", "0.1", None, None, "AB", None, 3, code, None, height, 1, None, 0.0, 0.0)
+
+    assert confirmed_outcome(entry(0, 1234)) == "accepted"
+    assert confirmed_outcome(entry(78, None)) == "already_submitted"
+    # A plain 'inference already submitted' under code 1: no height of ours, never 'accepted'.
+    assert confirmed_outcome(entry(1, None)) == "already_submitted"
+
+
+def test_ascii_option_keeps_the_markers_words_and_drops_the_emoji() -> None:
+    from allora_worker.logging_setup import to_ascii
+
+    assert to_ascii("INFO 🚀 DAEMON MODE STARTED: 1 topic(s)") == "INFO DAEMON MODE STARTED: 1 topic(s)"
+    assert to_ascii("INFO ✅ Submission success: x — ±1") == "INFO [OK] Submission success: x - +/-1"
+    assert to_ascii("WARNING ❌ topic 67: chain unreachable").isascii()

@@ -222,8 +222,11 @@ class EndpointPool:
         cooldown = min(_COOLDOWN_MAX_S, _COOLDOWN_START_S * 2 ** (ep.failures - 1))
         ep.down_until = time.monotonic() + cooldown
         ep.reset()
-        log.warning("endpoint %s failed on %s (%s); next endpoint, this one rests %.0fs",
-                    ep.url, what, redact(type(exc).__name__ + ": " + str(exc))[:300], cooldown)
+        # One WARNING when an endpoint starts failing, then DEBUG until it is back ("endpoint ... is
+        # back"): an outage with one endpoint used to log ~1 line a second.
+        (log.warning if ep.failures == 1 else log.debug)(
+            "endpoint %s failed on %s (%s); next endpoint, this one rests %.0fs",
+            ep.url, what, redact(type(exc).__name__ + ": " + str(exc))[:300], cooldown)
 
     def close(self) -> None:
         for ep in self.endpoints:

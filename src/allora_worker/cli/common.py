@@ -64,4 +64,5 @@ def setup_logging(settings: Settings, *, to_file: bool = True) -> None:
         backups=settings.log.backups,
         json_lines=settings.log.json_lines,
         stream=sys.stderr,
+        ascii_only=settings.log.ascii,
     )

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -106,6 +107,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             typer.echo(json.dumps(report, indent=2))
             return
         hb = report["heartbeat"]
+        daemon = report["daemon"]
+        typer.echo(f"daemon: {daemon['words']}")
         typer.echo(f"journal: {report['journal']}")
         if report["journal_problem"]:
             typer.echo(f"JOURNAL PROBLEM: {report['journal_problem']}")
@@ -120,8 +123,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 typer.echo("lease: never taken")
         if hb:
             age = time.time() - hb["time"]
-            state = "stopped" if hb.get("stopped") else f"pid {hb.get('pid')}"
-            typer.echo(f"last heartbeat: {age:.0f}s ago ({state}), {hb.get('cycles', 0)} cycles this run")
+            typer.echo(f"last heartbeat: {age:.0f}s ago, {hb.get('cycles', 0)} cycles this run"
+                       + (f"; problems: {'; '.join(hb['problems'])}" if hb.get("problems") else ""))
             if hb.get("emissions_version"):
                 typer.echo(f"chain: emissions v{hb['emissions_version']}")
         else:
@@ -225,7 +228,7 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, Any]:
     from allora_worker import journal_guard
     from allora_worker.journal import Journal, JournalError
     from allora_worker.secrets import redact_tree
-    from allora_worker.worker.heartbeat import read_heartbeat
+    from allora_worker.worker.heartbeat import daemon_state, read_heartbeat
 
     totals: dict[str, int] = {}
     recent: list[dict[str, object]] = []
@@ -264,6 +267,7 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, Any]:
         "recent": recent,
         "last_tx_hashes": [r["txhash"] for r in recent if r["txhash"] and r["state"] == "confirmed"],
         "heartbeat": read_heartbeat(settings.state_dir),
+        "daemon": asdict(daemon_state(settings.state_dir, stale_after_s=settings.health.stall_seconds)),
     }
     # Errors and the heartbeat repeat what providers and nodes said (and an older heartbeat file
     # may predate its redaction): every string of the report is masked before anyone sees it.

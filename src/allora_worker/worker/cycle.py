@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.canonical import canonical_decimal
 from allora_worker.chain.client import Cadence, ChainClient
-from allora_worker.journal import CONFIRMED, MISSED, NOT_ADMITTED, REJECTED, Journal, JournalError
+from allora_worker.journal import CONFIRMED, MISSED, NOT_ADMITTED, REJECTED, Entry, Journal, JournalError
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.errors import DataUnavailable, MarketError
 from allora_worker.model.errors import BundleError
@@ -127,14 +127,16 @@ async def run_cycle(
         return CycleResult(topic_id, nonce, "failed", value, detail=describe(exc), data_age_seconds=data_age)
 
     if final.state == CONFIRMED:
-        outcome = "already_submitted" if final.chain_code == _ALREADY else "accepted"
+        outcome = confirmed_outcome(final)
         if outcome == "accepted":
-            log.info("Submitted topic %d nonce %d value %s at height %s. Transaction hash: %s",
+            log.info("✅ Submission success: topic %d nonce %d value %s at height %d. Transaction hash: %s",
                      topic_id, nonce, value, final.height, final.txhash)
-        else:
-            log.info("topic %d nonce %d: the chain already holds our inference for this window",
-                     topic_id, nonce)
-        return CycleResult(topic_id, nonce, outcome, value, final.txhash, data_age_seconds=data_age)
+            return CycleResult(topic_id, nonce, outcome, value, final.txhash, data_age_seconds=data_age)
+        # Our inference was already on chain (an earlier tx of ours, another process, a restart):
+        # nothing of this cycle landed, so there is no height or hash of ours to report.
+        log.info("topic %d nonce %d: already on chain: the chain holds our inference for this window "
+                 "(code %s); counted already_submitted", topic_id, nonce, final.chain_code)
+        return CycleResult(topic_id, nonce, outcome, value, None, "already on chain", data_age_seconds=data_age)
     if final.state == NOT_ADMITTED:
         log.warning("topic %d nonce %d: tx %s included but our inference was NOT ADMITTED: %s", topic_id, nonce,
                     final.txhash, final.error)
@@ -154,6 +156,15 @@ async def run_cycle(
                 topic_id, nonce, final.txhash, final.state)
     return CycleResult(topic_id, nonce, "failed", value, final.txhash, f"left {final.state}",
                        data_age_seconds=data_age)
+
+
+def confirmed_outcome(entry: Entry) -> str:
+    """`accepted` when our own tx landed with code 0 at a known height; `already_submitted` when
+    the chain answered that our inference for the window was already there (code 78, or a plain
+    'already submitted' text under another code)."""
+    if entry.chain_code in (0, None) and entry.height is not None and entry.chain_code != _ALREADY:
+        return "accepted"
+    return "already_submitted"
 
 
 def _refuse(journal: Journal, topic_id: int, nonce: int, outcome: str, reason: str,

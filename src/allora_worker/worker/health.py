@@ -1,8 +1,11 @@
 """HTTP health and metrics: `/healthz`, `/readyz`, `/metrics`, on 127.0.0.1 by default.
 
-`/healthz` answers 503 when the loop stalled (no progress for `stall_seconds`) or a topic went
+`/healthz` answers 503 when the loop stalled (no progress for `stall_seconds`), when no chain
+endpoint has answered for longer than a submission window, or when a topic went
 `max_windows_without_success` windows without an accepted submission, so a supervisor or an
-alert sees a worker that is alive but useless.
+alert sees a worker that is alive but useless. Windows are counted from the chain's nonces when
+the chain answers, and from the epochs that elapsed while it does not: a failed poll is never
+progress for a topic.
 """
 
 from __future__ import annotations
@@ -34,11 +37,25 @@ class HealthState:
     # Monotonic: a wall-clock jump must neither fake a stall nor hide one.
     last_progress: float = field(default_factory=time.monotonic)
     windows_without_success: dict[int, int] = field(default_factory=dict)
+    # Monotonic time a chain endpoint last answered a poll (pre-flight counts: it asked the chain).
+    last_chain_answer: float = field(default_factory=time.monotonic)
+    # Per topic, from the chain's topic: seconds a window stays open, and seconds per epoch.
+    window_seconds: dict[int, float] = field(default_factory=dict)
+    epoch_seconds: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def progress(self) -> None:
         with self._lock:
             self.last_progress = time.monotonic()
+
+    def chain_answered(self) -> None:
+        with self._lock:
+            self.last_chain_answer = time.monotonic()
+
+    def timing(self, topic_id: int, *, window_seconds: float, epoch_seconds: float) -> None:
+        with self._lock:
+            self.window_seconds[topic_id] = window_seconds
+            self.epoch_seconds[topic_id] = epoch_seconds
 
     def window_result(self, topic_id: int, accepted: bool) -> None:
         with self._lock:
@@ -50,20 +67,28 @@ class HealthState:
         now = now if now is not None else time.monotonic()
         with self._lock:
             stalled_for = now - self.last_progress
+            blind_for = now - self.last_chain_answer
+            counts = dict(self.windows_without_success)
+            for topic, epoch in self.epoch_seconds.items():
+                # While no endpoint answers, every epoch that elapsed opened a window we cannot
+                # have filled; the chain's nonces replace this estimate once it answers again.
+                counts[topic] = counts.get(topic, 0) + (int(blind_for // epoch) if epoch > 0 else 0)
             failing = {
-                str(topic): count
-                for topic, count in self.windows_without_success.items()
-                if count >= self.max_windows_without_success
+                str(topic): count for topic, count in counts.items() if count >= self.max_windows_without_success
             }
+            window = max(self.window_seconds.values(), default=None)
             detail: dict[str, object] = {
                 "ready": self.ready,
                 **({"role": self.role} if self.role is not None else {}),
                 "seconds_since_progress": round(stalled_for, 1),
-                "windows_without_success": {str(k): v for k, v in self.windows_without_success.items()},
+                "seconds_since_chain_answered": round(blind_for, 1),
+                "windows_without_success": {str(k): v for k, v in sorted(counts.items())},
             }
         problems = []
         if stalled_for > self.stall_seconds:
             problems.append(f"loop made no progress for {stalled_for:.0f}s")
+        if window is not None and blind_for > window:
+            problems.append(f"no chain endpoint answered for {blind_for:.0f}s (a window is {window:.0f}s)")
         for topic, count in failing.items():
             problems.append(f"topic {topic}: {count} windows without an accepted submission")
         detail["problems"] = problems

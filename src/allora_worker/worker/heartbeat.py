@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -70,3 +71,89 @@ def read_heartbeat(state_dir: Path) -> dict[str, Any] | None:
         return beat
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+@dataclass(frozen=True)
+class DaemonState:
+    """What `status` says about the daemon of a state directory, in words."""
+
+    state: str  # running | stopped | crashed | never run
+    pid: int | None
+    words: str
+
+
+def daemon_state(state_dir: Path, *, now: float | None = None, stale_after_s: float = 600.0) -> DaemonState:
+    """Running / stopped / crashed, from the wallet lock's holder and the heartbeat file.
+
+    The lock file names its holder (pid) while a daemon holds it and is emptied on a clean exit,
+    so: a named pid that is alive and is ours is running; a named pid that is gone died without
+    its shutdown (SIGKILL, out of memory, power): crashed; an empty lock file is a clean stop.
+    Nothing here takes the lock, so `status` can never get in a starting daemon's way.
+    """
+    now = time.time() if now is None else now
+    beat = read_heartbeat(state_dir)
+    age = f"{now - float(beat['time']):.0f}s ago" if beat and "time" in beat else "never"
+    for lock in sorted(state_dir.glob("worker-*.lock")):
+        holder = _lock_holder(lock)
+        pid = holder.get("pid")
+        if not isinstance(pid, int):
+            continue
+        host = holder.get("host")
+        if host and host != socket.gethostname():
+            return DaemonState("running", pid, f"held by pid {pid} on {host} (cannot check it from here); "
+                                               f"last heartbeat {age}")
+        started = holder.get("started_at")
+        proc = _process_state(pid, float(started) if isinstance(started, (int, float)) else None)
+        if proc is None:
+            return DaemonState("crashed", pid, f"crashed: pid {pid} is gone without its shutdown "
+                                               f"(killed, out of memory, power loss); last heartbeat {age}")
+        if proc == "T":
+            return DaemonState("running", pid, f"running as pid {pid} but PAUSED (stopped by a signal; "
+                                               f"`kill -CONT {pid}` resumes it); last heartbeat {age}")
+        if beat and beat.get("pid") == pid and now - float(beat.get("time", 0)) > stale_after_s:
+            return DaemonState("running", pid, f"running as pid {pid} but its heartbeat is {age}: "
+                                               "the loop looks stuck")
+        return DaemonState("running", pid, f"running as pid {pid}; last heartbeat {age}")
+    if beat is None:
+        return DaemonState("never run", None, "never run with this state directory (no heartbeat, no lock)")
+    pid = beat.get("pid") if isinstance(beat.get("pid"), int) else None
+    if beat.get("stopped"):
+        reason = beat.get("reason") or "stopped"
+        return DaemonState("stopped", pid, f"stopped ({reason}); last heartbeat {age}")
+    if pid is not None and _process_state(pid) is not None:
+        # A heartbeat but no lock holder: a daemon from before the lock named its holder, or
+        # one that is starting right now.
+        return DaemonState("running", pid, f"running as pid {pid}; last heartbeat {age}")
+    return DaemonState("crashed", pid, f"crashed: the last run (pid {pid}) ended without its shutdown; "
+                                        f"last heartbeat {age}")
+
+
+def _lock_holder(path: Path) -> dict[str, Any]:
+    try:
+        parsed = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _process_state(pid: int, started_at: float | None = None) -> str | None:
+    """The process's state letter (R, S, T, ...) if `pid` lives and (when `started_at`, the wall time
+    it took the lock, is known) started no later than that: a recycled pid started after it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    if started_at is not None:
+        try:
+            boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                        if line.startswith("btime "))
+            began = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, StopIteration, ValueError, IndexError):
+            began = None
+        # btime has one-second resolution: allow a little slack.
+        if began is not None and began > started_at + 2.0:
+            return None
+    return fields[0]

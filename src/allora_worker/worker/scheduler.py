@@ -22,7 +22,7 @@ from allora_worker.chain.client import Cadence, ChainClient
 from allora_worker.journal import CONFIRMED, FencedOut, Journal, JournalUnavailable
 from allora_worker.logging_setup import get_logger
 from allora_worker.secrets import describe
-from allora_worker.worker.cycle import CycleCounter, CycleResult, run_cycle
+from allora_worker.worker.cycle import CycleCounter, CycleResult, confirmed_outcome, run_cycle
 from allora_worker.worker.health import HealthState
 from allora_worker.worker.heartbeat import RunCounters
 from allora_worker.worker.metrics import WorkerMetrics
@@ -83,11 +83,28 @@ def confirm_cadence(seconds_per_block: float) -> tuple[float, float]:
     return spb, min(CONFIRM_POLL_MAX_S, max(MIN_POLL_SECONDS, spb / 2))
 
 
+# "no unfulfilled nonce" is normal between windows: said once when the last window leaves the
+# list, then at most this often, so the log shows the worker waiting without filling up.
+NO_NONCE_LOG_EVERY_S = 600.0
+
+
 @dataclass
 class _NonceTrack:
     first_seen: float
     attempts: int = 0
     next_try_poll: int = 0
+    last_detail: str = ""
+
+
+@dataclass
+class _Blind:
+    """A stretch during which this topic could not read the chain: one WARNING at its start,
+    one line at its end, and the cause every window missed meanwhile is journaled with."""
+
+    since_wall: datetime
+    since: float
+    cause: str
+    polls: int = 1
 
 
 @dataclass
@@ -105,6 +122,8 @@ class Shared:
     on_result: Callable[[CycleResult], None] | None = None
     # Set (with `stop`) when a poll finds another chain behind the endpoint: the service decides.
     chain_changed: ChainChanged | None = None
+    # Called after every loop iteration (the heartbeat file); must not raise.
+    on_iteration: Callable[[], None] | None = None
 
 
 class ChainChanged(Exception):
@@ -132,6 +151,12 @@ class TopicLoop:
         self.not_before: int | None = None
         # The highest nonce (block height) known for this topic: the chain was at least that high.
         self.highest_nonce: int | None = shared.journal.max_nonce(runtime.topic_id)
+        # Windows that closed at heights up to here are settled (accepted, or journaled missed).
+        self.scanned_to: int | None = None
+        self.epoch_last_ended: int | None = None
+        self.last_answer: float | None = None  # monotonic time of the last poll the chain answered
+        self.blind: _Blind | None = None
+        self._no_nonce_logged: float | None = None
 
     @property
     def topic_id(self) -> int:
@@ -155,6 +180,8 @@ class TopicLoop:
             if self.until is not None and datetime.now(UTC) >= self.until:
                 self.ended_reason = f"end time {self.until.isoformat()} reached"
                 log.info("topic %d: %s; stopping this topic", self.topic_id, self.ended_reason)
+                log.info("⏰ Competition end date %s reached. Shutting down. (topic %d)",
+                         self.until.isoformat(), self.topic_id)
                 break
             try:
                 results.extend(await self.poll_once(newest_only=once or self.schedule == "interval"))
@@ -176,7 +203,7 @@ class TopicLoop:
             except chain_errors.Fatal as exc:
                 log.error("topic %d: %s — %s", self.topic_id, describe(exc), exc.handling)
             except chain_errors.ChainError as exc:
-                log.warning("topic %d: chain unreachable this poll: %s", self.topic_id, describe(exc))
+                self._chain_silent(exc)
             except _TopicStopped as stopped:
                 self.ended_reason = str(stopped)
                 break
@@ -185,6 +212,8 @@ class TopicLoop:
                 log.exception("topic %d: unexpected error in the poll loop", self.topic_id)
             self.shared.health.progress()
             self.shared.metrics.loop_heartbeat.set(time.time())
+            if self.shared.on_iteration is not None:
+                self.shared.on_iteration()
             if once:
                 break
             await _sleep_or_stop(self.shared.stop, self.poll_seconds())
@@ -200,13 +229,23 @@ class TopicLoop:
             raise ChainChanged(
                 f"the chain is at height {height}, below nonce {self.highest_nonce} that this journal already "
                 "holds: the chain was reset (same chain id, new history)", reset=True)
+        previous_answer = self.last_answer
+        self.last_answer = time.monotonic()
+        self.shared.health.chain_answered()
         self.blocks.observe(height)
+        spb = self.blocks.seconds_per_block
+        if spb is not None and self.window_blocks and self.epoch_blocks:
+            self.shared.health.timing(self.topic_id, window_seconds=spb * self.window_blocks,
+                                      epoch_seconds=spb * self.epoch_blocks)
         if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
         if open_nonces:
             self.highest_nonce = max(self.highest_nonce or 0, *open_nonces)
         await self._settle_closed(set(open_nonces))
+        unseen = self._record_unseen(height, set(open_nonces), previous_answer)
+        self._chain_back(unseen)
+        self._say_waiting(open_nonces)
 
         results: list[CycleResult] = []
         candidates = sorted(open_nonces, reverse=True)
@@ -226,6 +265,7 @@ class TopicLoop:
             result = await self._cycle(nonce)
             results.append(result)
             track.attempts += 1
+            track.last_detail = result.detail[:300]
             if result.outcome in ("accepted", "already_submitted", "dry_run"):
                 if result.outcome == "accepted":
                     waited = time.monotonic() - track.first_seen
@@ -291,6 +331,8 @@ class TopicLoop:
             shared.counters.count(result.outcome)
         if result.outcome in ("accepted", "already_submitted"):
             shared.metrics.last_success.labels(topic=topic).set(time.time())
+            # The streak of windows without success ends at the acceptance, not at the close.
+            self._window_result(True)
         if result.txhash and result.outcome == "accepted":
             shared.counters.tx(result.txhash)
         if result.value is not None:
@@ -306,7 +348,9 @@ class TopicLoop:
         """Nonces seen open that are now closed: success, or journal `missed` (after a reconcile)."""
         journal = self.shared.journal
         for nonce in [n for n in self.tracked if n not in open_now]:
-            track = self.tracked.pop(nonce)
+            # Popped only once settled: a journal that cannot be written now (disk full) is
+            # asked again on the next poll, so the window is still recorded once it can be.
+            track = self.tracked[nonce]
             entry = journal.get(self.topic_id, nonce)
             if entry is not None and entry.in_flight:
                 await self._reconcile()
@@ -314,16 +358,106 @@ class TopicLoop:
             accepted = entry is not None and entry.state == CONFIRMED
             if not accepted and not self.shared.dry_run:
                 if entry is None or not entry.terminal:
-                    journal.mark_missed(self.topic_id, nonce, reason="window closed without an accepted submission")
+                    reason = "window closed without an accepted submission"
+                    if track.last_detail:
+                        reason += f"; last attempt: {track.last_detail}"
+                    elif track.attempts == 0:
+                        reason += "; no attempt was made"
+                    journal.mark_missed(self.topic_id, nonce, reason=reason)
                     self.shared.metrics.outcome(self.topic_id, "missed")
                     self.shared.counters.count("missed")
                 log.warning("topic %d nonce %d: window closed without an accepted submission (%d attempts)",
                             self.topic_id, nonce, track.attempts)
+            del self.tracked[nonce]
             if not self.shared.dry_run:
-                self.shared.health.window_result(self.topic_id, accepted)
-                self.shared.metrics.windows_without_success.labels(topic=str(self.topic_id)).set(
-                    self.shared.health.windows_without_success.get(self.topic_id, 0)
-                )
+                self._window_result(accepted)
+
+    def _window_result(self, accepted: bool) -> None:
+        self.shared.health.window_result(self.topic_id, accepted)
+        self.shared.metrics.windows_without_success.labels(topic=str(self.topic_id)).set(
+            self.shared.health.windows_without_success.get(self.topic_id, 0)
+        )
+
+    def _record_unseen(self, height: int, open_now: set[int], previous_answer: float | None) -> int:
+        """Journal `missed`, with the cause, every window that opened and closed on chain while
+        this loop did not see it (chain unreachable, the process paused or stalled, slow polls).
+
+        The windows are the chain's nonces: heights on the topic's epoch grid
+        (`epoch_last_ended` + k * `epoch_length`). Returns how many were recorded.
+        """
+        if self.window_blocks is None or self.epoch_blocks is None or self.epoch_last_ended is None:
+            return 0
+        # A window is closed once the chain is past nonce + window.
+        closed_to = height - self.window_blocks - 1
+        if self.scanned_to is None:
+            # Windows that closed before this process first looked are not ours to judge.
+            self.scanned_to = closed_to
+            return 0
+        if closed_to <= self.scanned_to:
+            return 0
+        if self.blind is not None:
+            cause = self.blind.cause
+        elif previous_answer is not None and self._window_seconds() is not None and \
+                time.monotonic() - previous_answer > (self._window_seconds() or 0.0):
+            cause = (f"the worker did not poll for {time.monotonic() - previous_answer:.0f}s "
+                     "(process paused, suspended or stalled)")
+        else:
+            cause = "the window opened and closed between two polls"
+        journal = self.shared.journal
+        recorded = 0
+        lo, step = self.scanned_to + 1, self.epoch_blocks
+        first = lo + (self.epoch_last_ended - lo) % step
+        for nonce in range(first, closed_to + 1, step):
+            if nonce in open_now or nonce in self.tracked:
+                continue
+            entry = journal.get(self.topic_id, nonce)
+            if entry is not None and (entry.terminal or entry.in_flight):
+                continue
+            if not self.shared.dry_run:
+                journal.mark_missed(self.topic_id, nonce, reason=f"window passed unseen: {cause}")
+                self.shared.metrics.outcome(self.topic_id, "missed")
+                self.shared.counters.count("missed")
+                self._window_result(False)
+            recorded += 1
+        self.scanned_to = closed_to
+        return recorded
+
+    def _window_seconds(self) -> float | None:
+        spb = self.blocks.seconds_per_block
+        return spb * self.window_blocks if spb is not None and self.window_blocks else None
+
+    def _chain_silent(self, exc: chain_errors.ChainError) -> None:
+        """A poll the chain did not answer: one WARNING when the outage starts, then quiet."""
+        if self.blind is not None:
+            self.blind.polls += 1
+            log.debug("topic %d: chain still unreachable: %s", self.topic_id, describe(exc))
+            return
+        self.blind = _Blind(datetime.now(UTC), time.monotonic(),
+                            f"no chain endpoint answered ({describe(exc)[:200]})")
+        log.warning("❌ topic %d: chain unreachable since %s: %s; retrying every poll, "
+                    "one line when it answers again", self.topic_id,
+                    self.blind.since_wall.strftime("%Y-%m-%dT%H:%M:%SZ"), describe(exc))
+
+    def _chain_back(self, unseen: int) -> None:
+        blind, self.blind = self.blind, None
+        if blind is None:
+            if unseen:
+                log.warning("topic %d: %d window(s) opened and closed unseen; journaled missed", self.topic_id,
+                            unseen)
+            return
+        log.warning("topic %d: chain answers again after %.0fs (outage from %s, %d failed polls); "
+                    "%d window(s) passed unseen and are journaled missed", self.topic_id,
+                    time.monotonic() - blind.since, blind.since_wall.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    blind.polls, unseen)
+
+    def _say_waiting(self, open_nonces: list[int]) -> None:
+        if open_nonces:
+            self._no_nonce_logged = None
+            return
+        now = time.monotonic()
+        if self._no_nonce_logged is None or now - self._no_nonce_logged >= NO_NONCE_LOG_EVERY_S:
+            self._no_nonce_logged = now
+            log.info("topic %d: no unfulfilled nonce (waiting for the next window)", self.topic_id)
 
     def cadence(self) -> Cadence | None:
         """This topic's confirm pace, from the block time this loop measured (None: not yet known,
@@ -360,15 +494,19 @@ class TopicLoop:
             if item.after != item.before:
                 log.info("reconciled topic %d nonce %d: %s -> %s", item.topic_id, item.nonce, item.before, item.after)
             if item.after == CONFIRMED and item.before != CONFIRMED:
-                self.shared.metrics.outcome(self.topic_id, "accepted")
+                entry = self.shared.journal.get(item.topic_id, item.nonce)
+                outcome = confirmed_outcome(entry) if entry is not None else "accepted"
+                self.shared.metrics.outcome(self.topic_id, outcome)
                 self.shared.metrics.last_success.labels(topic=str(self.topic_id)).set(time.time())
-                self.shared.counters.count("accepted")
+                self.shared.counters.count(outcome)
+                self._window_result(True)
 
     async def _refresh_topic(self) -> None:
         client = self.shared.client
         topic = await client.topic(self.topic_id)
         self.window_blocks = int(topic.worker_submission_window) or None
         self.epoch_blocks = int(topic.epoch_length) or None
+        self.epoch_last_ended = int(topic.epoch_last_ended) if self.epoch_blocks else None
         active = await client.is_topic_active(self.topic_id)
         if not active:
             if self.runtime.settings.on_inactive == "stop":

@@ -49,6 +49,9 @@ log = get_logger("worker.service")
 # A stop request waits this long for cycles to reach a safe point, then cancels them: every
 # state is journaled before its effect, so a cancelled cycle is reconciled on the next start.
 STOP_GRACE_SECONDS = 7.0
+# heartbeat.json is rewritten after every loop iteration, but not more often than this: a devnet
+# polls many times a second, and the file only needs to tell "alive" from "stuck".
+HEARTBEAT_FILE_MIN_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -116,6 +119,9 @@ class WorkerService:
         # Nonces below this are not submitted (a new journal while a tx of ours is pending).
         self._not_before: int | None = None
         self.ready = threading.Event()
+        self._last_beat = 0.0
+        self._beat_failed = False
+        self._balance_failed = False
 
     # -- control (any thread) ---------------------------------------------------------------
 
@@ -239,8 +245,17 @@ class WorkerService:
                 await self._reconcile(journal, client)
             await self._refresh_balance(client)
             if settings.health.enabled and not self.options.once:
-                self.health_server = HealthServer(settings.health.host, settings.health.port, self.health,
-                                                  self.metrics).start()
+                try:
+                    self.health_server = HealthServer(settings.health.host, settings.health.port, self.health,
+                                                      self.metrics).start()
+                except OSError as exc:
+                    # A restart loop under systemd helps nobody: say which port and which setting.
+                    log.error("health server cannot listen on %s:%d (%s): another process holds the port; "
+                              "stop it, or choose another port with health.port "
+                              "(ALLORA_WORKER_HEALTH__PORT; 0 picks a free one) or health.enabled = false",
+                              settings.health.host, settings.health.port, exc.strerror or exc)
+                    summary.exit_code, summary.reason = EXIT_PREFLIGHT, f"health port {settings.health.port} in use"
+                    return summary
                 if health_exposed(settings.health.host):
                     log.warning("HEALTH SERVER REACHABLE FROM OTHER MACHINES: %s (health.allow_remote = true); "
                                 "/metrics and the status page show the balance, tx hashes and errors: "
@@ -250,8 +265,9 @@ class WorkerService:
             self.metrics.ready.set(1)
             self.notifier.ready(f"submitting for topics {', '.join(str(r.topic_id) for r in runtimes)}"
                                 if lease is None else "standby until this host holds the wallet's lease")
-            log.info("DAEMON MODE STARTED: %d topic(s), %s", len(runtimes),
+            log.info("🚀 DAEMON MODE STARTED: %d topic(s), %s", len(runtimes),
                      "one pass" if self.options.once else "until stopped")
+            self._beat(force=True)
             self.ready.set()
             if self.on_ready is not None:
                 self.on_ready(self)
@@ -389,7 +405,7 @@ class WorkerService:
                 shared = Shared(client=client, journal=journal, metrics=self.metrics, health=self.health,
                                 counters=self.counters, cycles=self._cycles,
                                 stop=self._generation_stop, dry_run=self.options.dry_run,
-                                on_result=self.on_result)
+                                on_result=self.on_result, on_iteration=self._beat)
                 loops = [self._topic_loop(r, shared) for r in runtimes]
                 tasks = [asyncio.create_task(tl.run(once=self.options.once), name=f"topic-{tl.topic_id}")
                          for tl in loops]
@@ -538,12 +554,29 @@ class WorkerService:
             await self._refresh_balance(client)
             outcomes = ", ".join(f"{k}={v}" for k, v in sorted(self.counters.outcomes.items())) or "none yet"
             last_tx = self.counters.last_tx_hashes[-1] if self.counters.last_tx_hashes else "none"
-            log.info("HEARTBEAT: up %s, %d cycles, outcomes: %s, last tx %s",
+            log.info("💓 HEARTBEAT: up %s, %d cycles, outcomes: %s, last tx %s",
                      _duration(self.counters.uptime_seconds), self.counters.cycles, outcomes, last_tx)
-            try:
-                write_heartbeat(self.settings.state_dir, self.counters, self._heartbeat_extra)
-            except OSError as exc:
+            self._beat(force=True)
+
+    def _beat(self, force: bool = False) -> None:
+        """Rewrite heartbeat.json: after every loop iteration (at most once a second), so `status`
+        and a probe see a live daemon within one iteration, and a stale file means a stuck one."""
+        now = time.monotonic()
+        if not force and now - self._last_beat < HEARTBEAT_FILE_MIN_INTERVAL_S:
+            return
+        self._last_beat = now
+        healthy, detail = self.health.verdict()
+        try:
+            write_heartbeat(self.settings.state_dir, self.counters, {
+                **self._heartbeat_extra, "state": "running", "healthy": healthy, "problems": detail.get("problems", []),
+                "windows_without_success": detail.get("windows_without_success", {}),
+            })
+        except OSError as exc:
+            if not self._beat_failed:
                 log.warning("cannot write the heartbeat file: %s", exc)
+            self._beat_failed = True
+        else:
+            self._beat_failed = False
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval or 10.0
@@ -559,7 +592,11 @@ class WorkerService:
         try:
             self.metrics.balance.set(await client.balance())
         except Exception as exc:
-            log.warning("balance query failed: %s", describe(exc))
+            # Once per failing stretch: during an outage the topic loops already said so.
+            (log.debug if self._balance_failed else log.warning)("balance query failed: %s", describe(exc))
+            self._balance_failed = True
+        else:
+            self._balance_failed = False
 
     # -- words for people --------------------------------------------------------------------
 
@@ -587,10 +624,11 @@ class WorkerService:
     def _shutdown_summary(self, summary: RunSummary) -> None:
         c = self.counters
         outcomes = ", ".join(f"{k}={v}" for k, v in sorted(c.outcomes.items())) or "none"
-        log.info("DAEMON SHUTDOWN COMPLETE: %s; up %s, %d cycles, outcomes: %s", summary.reason or "done",
-                 _duration(c.uptime_seconds), c.cycles, outcomes)
+        log.info("🛑 DAEMON SHUTDOWN COMPLETE: %s; up %s, Total cycles: %d, outcomes: %s",
+                 summary.reason or "done", _duration(c.uptime_seconds), c.cycles, outcomes)
         with contextlib.suppress(OSError):
-            write_heartbeat(self.settings.state_dir, c, {"stopped": True, "reason": summary.reason})
+            write_heartbeat(self.settings.state_dir, c, {"state": "stopped", "stopped": True,
+                                                          "reason": summary.reason})
 
 
 def _aware(moment: datetime) -> datetime:

@@ -1,0 +1,82 @@
+"""The original script's log contract: its operators' grep commands count the right things in a
+real daemon log (docs/MIGRATION.md lists them), and `log.ascii` gives the same words in plain ASCII.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from allora_worker.devnet import DevnetThread, TopicConfig
+from tests.conftest import TEST_ADDRESS
+from tests.daemon_support import DaemonProcess, devnet_config, write_worker_config
+
+pytestmark = pytest.mark.integration
+
+BLOCK = 0.15
+EPOCH = 10
+WINDOW = 8
+
+
+def _topic() -> TopicConfig:
+    return TopicConfig(id=67, metadata="7 Day BTC/USD Log-Return Prediction", epoch_length=EPOCH,
+                       worker_submission_window=WINDOW)
+
+
+def sh(command: str, log: Path) -> str:
+    """An operator's shell command over the log file (LOG), output stripped."""
+    done = subprocess.run(["bash", "-c", command], env={"LOG": str(log), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode in (0, 1), done.stderr
+    return done.stdout.strip()
+
+
+def test_the_old_grep_commands_count_the_right_things(tmp_path: Path, bundle_dir: Path,
+                                                       mnemonic_file: Path) -> None:
+    with DevnetThread(devnet_config(TEST_ADDRESS, [_topic()], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK)
+        until = (datetime.now(UTC) + timedelta(seconds=25)).isoformat()
+        daemon = DaemonProcess(config, "--until", until, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        assert daemon.wait(60) == 0, daemon.text()[-3000:]
+        accepted = [i for i in dn.accepted_inferences(67) if i.worker == TEST_ADDRESS]
+    log = tmp_path / "s" / "logs" / "allora-worker.log"  # the rotating file the old script's users grep
+    text = log.read_text()
+    assert len(accepted) >= 2
+    assert sh('grep -c "🚀 DAEMON MODE STARTED" "$LOG"', log) == "1"
+    assert sh('grep -c "✅ Submission success" "$LOG"', log) == str(len(accepted))
+    hashes = sh('grep -o "Transaction hash: [0-9A-F]*" "$LOG" | cut -d" " -f3', log).split()
+    assert sorted(hashes) == sorted(i.txhash for i in accepted)
+    cycles = int(sh('grep -c "SUBMISSION CYCLE #" "$LOG"', log))
+    last_cycle = int(sh('grep -o "SUBMISSION CYCLE #[0-9]*" "$LOG" | tail -1 | tr -dc 0-9', log))
+    total = re.search(r"🛑 DAEMON SHUTDOWN COMPLETE: .*Total cycles: (\d+)", text)
+    assert total and int(total.group(1)) == cycles == last_cycle
+    assert int(sh('grep -c "💓 HEARTBEAT" "$LOG"', log)) >= 1
+    assert sh('grep -c "⏰ .*end date .* reached. Shutting down." "$LOG"', log) == "1"
+    assert sh('grep -c "🛑 DAEMON SHUTDOWN COMPLETE" "$LOG"', log) == "1"
+    # "no unfulfilled nonce" is said between windows, rate-limited: not once per poll.
+    waiting = int(sh('grep -c "no unfulfilled nonce" "$LOG"', log))
+    assert 1 <= waiting <= len(accepted) + 2, waiting
+    # A clean run has nothing for the error grep to find.
+    assert sh('grep -cE "❌|ERROR" "$LOG"', log) == "0"
+
+
+def test_ascii_option_writes_plain_ascii_with_the_same_words(tmp_path: Path, bundle_dir: Path,
+                                                            mnemonic_file: Path) -> None:
+    with DevnetThread(devnet_config(TEST_ADDRESS, [_topic()], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK,
+                                     extra={"log": {"ascii": True}})
+        daemon = DaemonProcess(config, "--once", mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        assert daemon.wait(60) == 0, daemon.text()[-3000:]
+    for log in (tmp_path / "o.log", tmp_path / "s" / "logs" / "allora-worker.log"):
+        raw = log.read_bytes()
+        assert raw.isascii(), [line for line in raw.splitlines() if not line.isascii()][:3]
+        text = raw.decode()
+        for words in ("DAEMON MODE STARTED", "SUBMISSION CYCLE #1", "[OK] Submission success",
+                      "Transaction hash: ", "DAEMON SHUTDOWN COMPLETE"):
+            assert words in text, words
