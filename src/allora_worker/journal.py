@@ -144,6 +144,23 @@ class Event:
     fence_token: int | None = None
 
 
+@dataclass(frozen=True)
+class Performance:
+    """How one accepted submission did, once its horizon passed (see worker/performance.py)."""
+
+    topic_id: int
+    nonce: int
+    predicted: float
+    realized: float
+    network_value: float | None
+    loss_method: str
+    loss: float
+    loss_zero: float
+    loss_network: float | None
+    target_time: float  # unix time the realized value is measured at
+    computed_at: float
+
+
 def _clean(text: str | None) -> str | None:
     if text is None:
         return None
@@ -437,6 +454,48 @@ class Journal:
         if row is None:
             return self._must_get(topic_id, nonce)
         return self._transition(topic_id, nonce, MISSED, error=reason, chain_code=chain_code, detail=reason)
+
+    # -- performance (read-mostly history beside the ledger; no state machine) ---------------
+
+    def record_performance(self, perf: Performance) -> None:
+        """Store (or replace) the realized outcome of one accepted submission."""
+        with self._tx() as db:
+            db.execute("DELETE FROM performance WHERE topic_id=? AND nonce=?", (perf.topic_id, perf.nonce))
+            db.execute(
+                "INSERT INTO performance (topic_id, nonce, predicted, realized, network_value, loss_method,"
+                " loss, loss_zero, loss_network, target_time, computed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (perf.topic_id, perf.nonce, perf.predicted, perf.realized, perf.network_value,
+                 perf.loss_method, perf.loss, perf.loss_zero, perf.loss_network, perf.target_time,
+                 perf.computed_at),
+            )
+
+    def performances(self, topic_id: int | None = None) -> list[Performance]:
+        sql = "SELECT * FROM performance"
+        args: tuple[Any, ...] = ()
+        if topic_id is not None:
+            sql, args = sql + " WHERE topic_id=?", (topic_id,)
+        rows = self._query(sql + " ORDER BY topic_id, nonce", args)
+        return [Performance(**{k: r[k] for k in Performance.__dataclass_fields__}) for r in rows]
+
+    def record_score(self, topic_id: int, *, score: float | None, lowest: float | None,
+                     at: float | None = None) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO scores (topic_id, at, score, lowest) VALUES (?,?,?,?)",
+                       (topic_id, at if at is not None else time.time(), score, lowest))
+
+    def scores(self, topic_id: int) -> list[tuple[float, float | None, float | None]]:
+        """(time, our EMA score, the active set's lowest), oldest first."""
+        rows = self._query("SELECT at, score, lowest FROM scores WHERE topic_id=? ORDER BY at", (topic_id,))
+        return [(r["at"], r["score"], r["lowest"]) for r in rows]
+
+    def record_balance(self, uallo: int, at: float | None = None) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO balances (at, uallo) VALUES (?,?)",
+                       (at if at is not None else time.time(), str(uallo)))
+
+    def balances(self) -> list[tuple[float, int]]:
+        """(time, balance in uallo), oldest first."""
+        return [(r["at"], int(r["uallo"])) for r in self._query("SELECT at, uallo FROM balances ORDER BY at")]
 
     # -- internals -------------------------------------------------------------------------
 

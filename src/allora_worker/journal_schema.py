@@ -112,11 +112,46 @@ _V2_POSTGRESQL = (
 # Version 3: each event names the fencing token of the leader that wrote it (NULL on SQLite), so
 # every signature in the audit trail is attributable to one lease holder.
 _V3 = ("ALTER TABLE events ADD COLUMN fence_token BIGINT",)
+# Version 4: performance tracking. `performance`: per accepted submission whose horizon passed,
+# the realized value and the losses of ours, the zero baseline and the network inference;
+# `scores`: the chain's EMA score of ours and the active set's lowest, over time; `balances`: the
+# wallet balance over time (uallo as text: it exceeds 64 bits).
+_V4 = {
+    dialect: (
+        f"""CREATE TABLE IF NOT EXISTS performance (
+            topic_id      {big} NOT NULL,
+            nonce         {big} NOT NULL,
+            predicted     {real} NOT NULL,
+            realized      {real} NOT NULL,
+            network_value {real},
+            loss_method   TEXT NOT NULL,
+            loss          {real} NOT NULL,
+            loss_zero     {real} NOT NULL,
+            loss_network  {real},
+            target_time   {real} NOT NULL,
+            computed_at   {real} NOT NULL,
+            PRIMARY KEY (topic_id, nonce)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS scores (
+            topic_id  {big} NOT NULL,
+            at        {real} NOT NULL,
+            score     {real},
+            lowest    {real},
+            PRIMARY KEY (topic_id, at)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS balances (
+            at     {real} PRIMARY KEY,
+            uallo  TEXT NOT NULL
+        )""",
+    )
+    for dialect, big, real in (("sqlite", "INTEGER", "REAL"), ("postgresql", "BIGINT", "DOUBLE PRECISION"))
+}
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "submissions and events", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "leader lease (PostgreSQL)", (), _V2_POSTGRESQL),
     Migration(3, "events.fence_token", _V3, _V3),
+    Migration(4, "performance, scores and balances", _V4["sqlite"], _V4["postgresql"]),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -131,11 +131,38 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             typer.echo("last heartbeat: none (the daemon has not run with this state directory)")
         totals = ", ".join(f"{k}={v}" for k, v in report["totals"].items()) or "no submissions yet"
         typer.echo(f"submissions by state: {totals}")
+        for line in report["performance"]:
+            typer.echo(line)
         for item in report["recent"]:
             when = datetime.fromtimestamp(item["updated_at"], UTC).strftime("%Y-%m-%d %H:%M:%SZ")
             typer.echo(f"  {when} topic {item['topic_id']} nonce {item['nonce']} {item['state']:<9} "
                        f"value {item['value'] or '-'} tx {item['txhash'] or '-'}"
                        + (f" ({item['error']})" if item["error"] and item["state"] != "confirmed" else ""))
+
+    @app.command("report")
+    def report_cmd(
+        ctx: typer.Context,
+        out: Path = typer.Option(Path("report"), "--out", help="Directory for report.md, its plots and report.html."),
+    ) -> None:
+        """Is it any good, and is it earning? Realized losses vs zero and the network, EMA score vs the
+        active set, balance and runway, with plots (Markdown and a self-contained HTML page)."""
+        from allora_worker.journal import Journal
+        from allora_worker.worker.report import collect, render_html, write_markdown
+
+        settings = settings_for(ctx)
+        if not settings.journal_path.exists():
+            fail(f"no journal at {settings.journal_path}: the worker has not run with this state directory")
+        with Journal(settings.journal_path) as journal:
+            data = collect(journal, [t.id for t in settings.effective_topics])
+        markdown = write_markdown(data, out)
+        page = out / "report.html"
+        page.write_text(render_html(data, title="allora-worker report"), encoding="utf-8")
+        typer.echo(f"wrote {markdown} and {page}")
+        for topic_id, t in data["summary"]["topics"].items():
+            from allora_worker.worker.report import topic_lines
+
+            for line in topic_lines(topic_id, t):
+                typer.echo(f"topic {topic_id}: {line}")
 
     @app.command("doctor")
     def doctor(ctx: typer.Context) -> None:
@@ -229,6 +256,8 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, Any]:
     from allora_worker.journal import Journal, JournalError
     from allora_worker.secrets import redact_tree
     from allora_worker.worker.heartbeat import daemon_state, read_heartbeat
+    from allora_worker.worker.perf_summary import summarize
+    from allora_worker.worker.report import topic_lines, wallet_lines
 
     totals: dict[str, int] = {}
     recent: list[dict[str, object]] = []
@@ -236,6 +265,7 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, Any]:
     where = str(settings.journal_path)
     lease: dict[str, object] | None = None
     problem: str | None = None
+    performance: list[str] = []
     if settings.state_url:
         try:
             entries, where, lease = _shared_journal_view(settings)
@@ -248,6 +278,10 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, Any]:
             try:
                 with Journal(settings.journal_path) as journal:
                     entries = journal.entries()
+                    perf = summarize(journal, [t.id for t in settings.effective_topics], recent=0)
+                for topic_id, t in perf["topics"].items():  # type: ignore[attr-defined]
+                    performance += [f"topic {topic_id}: {line}" for line in topic_lines(topic_id, t)]
+                performance += [f"wallet: {line}" for line in wallet_lines(perf["wallet"])]  # type: ignore[arg-type]
             except sqlite3.Error as exc:
                 problem, entries = f"the journal {settings.journal_path} cannot be read: {exc}", []
     if entries:
@@ -266,6 +300,7 @@ def status_report(settings: Settings, last: int = 10) -> dict[str, Any]:
         "totals": dict(sorted(totals.items())),
         "recent": recent,
         "last_tx_hashes": [r["txhash"] for r in recent if r["txhash"] and r["state"] == "confirmed"],
+        "performance": performance,
         "heartbeat": read_heartbeat(settings.state_dir),
         "daemon": asdict(daemon_state(settings.state_dir, stale_after_s=settings.health.stall_seconds)),
     }

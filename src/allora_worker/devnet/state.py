@@ -551,6 +551,13 @@ class ChainState:
                     )
         return None
 
+    # ----- the network inference (the devnet runs no reputers: the mean of the window's) ------
+    def network_inference(self, topic_id: int, nonce: int) -> float | None:
+        """The combined (mean) inference of a nonce's accepted inferences, or None without any."""
+        with self.lock:
+            values = [float(i.value) for i in self.inferences if i.topic_id == topic_id and i.nonce == nonce]
+        return sum(values) / len(values) if values else None
+
     # ----- reads for tests and benchmarks ---------------------------------------------------
     def accepted_inferences(self, topic_id: int | None = None) -> list[AcceptedInference]:
         with self.lock:

@@ -96,10 +96,11 @@ class HealthState:
 
 
 class HealthServer:
-    def __init__(self, host: str, port: int, state: HealthState, metrics: WorkerMetrics) -> None:
+    def __init__(self, host: str, port: int, state: HealthState, metrics: WorkerMetrics,
+                 page: Callable[[], str] | None = None) -> None:
         self.state = state
         self.metrics = metrics
-        handler = _make_handler(state, metrics.render)
+        handler = _make_handler(state, metrics.render, page)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
@@ -115,7 +116,7 @@ class HealthServer:
 
     def start(self) -> HealthServer:
         self._thread.start()
-        log.info("health server listening on %s (/healthz /readyz /metrics)", self.url)
+        log.info("health server listening on %s (/healthz /readyz /metrics, status page at /)", self.url)
         return self
 
     def stop(self) -> None:
@@ -123,11 +124,20 @@ class HealthServer:
         self._server.server_close()
 
 
-def _make_handler(state: HealthState, render: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:
+def _make_handler(state: HealthState, render: Callable[[], bytes],
+                  page: Callable[[], str] | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            if path == "/" and page is not None:
+                try:
+                    body = page().encode("utf-8")
+                except Exception as exc:  # the page must never take the health server down
+                    log.warning("status page failed: %s", exc)
+                    self._send(500, _json({"error": "status page failed; see the log"}))
+                    return
+                self._send(200, body, "text/html; charset=utf-8")
+            elif path == "/metrics":
                 self._send(200, render(), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 healthy, detail = state.verdict()
@@ -139,7 +149,7 @@ def _make_handler(state: HealthState, render: Callable[[], bytes]) -> type[BaseH
                     ready["role"] = state.role
                 self._send(200 if state.ready else 503, _json(ready))
             else:
-                self._send(404, _json({"error": "not found", "paths": ["/healthz", "/readyz", "/metrics"]}))
+                self._send(404, _json({"error": "not found", "paths": ["/", "/healthz", "/readyz", "/metrics"]}))
 
         def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
             self.send_response(code)

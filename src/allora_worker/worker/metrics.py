@@ -72,6 +72,34 @@ class WorkerMetrics:
             "The emissions module version the node serves (found by probing; changes on a chain upgrade)",
             registry=r,
         )
+        # Performance (worker/performance.py): realized loss once a submission's horizon passed.
+        self.realized_loss = Gauge(
+            "allora_worker_realized_loss_mean",
+            "Mean realized loss (the topic's loss function) of accepted submissions past their horizon; "
+            "who = ours, zero (the zero baseline) or network (the chain's combined inference)",
+            ["topic", "who"],
+            registry=r,
+        )
+        self.realized_count = Gauge(
+            "allora_worker_realized_submissions", "Accepted submissions whose horizon passed and were scored",
+            ["topic"], registry=r,
+        )
+        self.score_ema = Gauge("allora_worker_score_ema", "The chain's EMA score of this worker", ["topic"],
+                               registry=r)
+        self.lowest_active_score = Gauge(
+            "allora_worker_active_set_lowest_score", "The lowest EMA score in the topic's active set",
+            ["topic"], registry=r,
+        )
+        self.in_active_set = Gauge(
+            "allora_worker_in_active_set", "1 when our EMA score is at or above the active set's lowest",
+            ["topic"], registry=r,
+        )
+        self.runway_days = Gauge(
+            "allora_worker_runway_days", "Days the balance lasts at the recent spending rate", registry=r
+        )
+        self.fees_spent = Gauge(
+            "allora_worker_spent_uallo", "uallo spent (balance decreases) over the recorded history", registry=r
+        )
 
     def outcome(self, topic_id: int, outcome: str) -> None:
         if outcome not in OUTCOMES:

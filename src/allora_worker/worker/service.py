@@ -33,6 +33,7 @@ from allora_worker.worker.health import HealthServer, HealthState
 from allora_worker.worker.heartbeat import RunCounters, write_heartbeat
 from allora_worker.worker.in_doubt import first_safe_nonce
 from allora_worker.worker.metrics import WorkerMetrics
+from allora_worker.worker.performance import PerformanceTracker
 from allora_worker.worker.permissions import tighten_state_dir
 from allora_worker.worker.preflight import run_checks
 from allora_worker.worker.reconcile import reconcile
@@ -122,6 +123,7 @@ class WorkerService:
         self._last_beat = 0.0
         self._beat_failed = False
         self._balance_failed = False
+        self._tracker: PerformanceTracker | None = None
 
     # -- control (any thread) ---------------------------------------------------------------
 
@@ -243,11 +245,12 @@ class WorkerService:
                 if self._journal_fresh:
                     self._not_before = await first_safe_nonce(client, [r.topic_id for r in runtimes])
                 await self._reconcile(journal, client)
+            self._tracker = PerformanceTracker(journal, client, runtimes, self.metrics, wallet.address)
             await self._refresh_balance(client)
             if settings.health.enabled and not self.options.once:
                 try:
                     self.health_server = HealthServer(settings.health.host, settings.health.port, self.health,
-                                                      self.metrics).start()
+                                                      self.metrics, page=lambda: self._page(journal)).start()
                 except OSError as exc:
                     # A restart loop under systemd helps nobody: say which port and which setting.
                     log.error("health server cannot listen on %s:%d (%s): another process holds the port; "
@@ -425,6 +428,8 @@ class WorkerService:
                 if self._reload_requested:
                     self._reload_requested = False
                     runtimes = self._reloaded_runtimes(runtimes)
+                    if self._tracker is not None:
+                        self._tracker.runtimes = runtimes
                     continue
                 # Every topic loop ended by itself (end time, inactive topic): the daemon is done.
                 break
@@ -552,6 +557,7 @@ class WorkerService:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             await self._refresh_balance(client)
+            await self._track()
             outcomes = ", ".join(f"{k}={v}" for k, v in sorted(self.counters.outcomes.items())) or "none yet"
             last_tx = self.counters.last_tx_hashes[-1] if self.counters.last_tx_hashes else "none"
             log.info("💓 HEARTBEAT: up %s, %d cycles, outcomes: %s, last tx %s",
@@ -588,9 +594,34 @@ class WorkerService:
             else:
                 log.error("loop stalled: withholding the systemd watchdog ping so systemd restarts us")
 
+    def _page(self, journal: Journal) -> str:
+        """The status page (health server thread): running state, windows, performance, wallet."""
+        from allora_worker.worker.report import collect, render_html
+
+        healthy, detail = self.health.verdict()
+        c = self.counters
+        words = (f"{'running' if healthy else 'running, UNHEALTHY'}: up {_duration(c.uptime_seconds)}, "
+                 f"{c.cycles} cycles, outcomes: "
+                 + (", ".join(f"{k}={v}" for k, v in sorted(c.outcomes.items())) or "none yet"))
+        topic_ids = [t.id for t in self.settings.effective_topics]
+        return render_html(collect(journal, topic_ids), title="allora-worker status",
+                           state={"healthy": healthy, "words": words, "problems": detail.get("problems", [])})
+
+    async def _track(self) -> None:
+        """Realized losses, scores, runway: never allowed to disturb the heartbeat or the loops."""
+        if self._tracker is None:
+            return
+        try:
+            await self._tracker.update()
+        except Exception as exc:
+            log.warning("performance tracking failed this time: %s", describe(exc))
+
     async def _refresh_balance(self, client: ChainClient) -> None:
         try:
-            self.metrics.balance.set(await client.balance())
+            balance = await client.balance()
+            self.metrics.balance.set(balance)
+            if self._tracker is not None:
+                self._tracker.record_balance(balance)
         except Exception as exc:
             # Once per failing stretch: during an outage the topic loops already said so.
             (log.debug if self._balance_failed else log.warning)("balance query failed: %s", describe(exc))

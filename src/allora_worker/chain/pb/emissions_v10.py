@@ -48,6 +48,17 @@ class GetInfererScoreEmaResponse(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class GetNetworkInferencesAtBlockRequest(betterproto2.Message):
+    topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
+    block_height_last_inference: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+
+@dataclass(eq=False, repr=False)
+class GetNetworkInferencesAtBlockResponse(betterproto2.Message):
+    network_inferences: "NetworkInferenceBundle | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+@dataclass(eq=False, repr=False)
 class GetParamsRequest(betterproto2.Message):
     pass
 
@@ -197,6 +208,52 @@ class IsWorkerRegisteredInTopicIdResponse(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class LabeledValue(betterproto2.Message):
+    label_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT32)
+    label_name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    value: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+
+@dataclass(eq=False, repr=False)
+class NetworkInferenceBundle(betterproto2.Message):
+    topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
+    nonce: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+    combined_value: "list[LabeledValue]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+    inferer_values: "list[WorkerInference]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+    forecaster_values: "list[WorkerInference]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
+    naive_value: "list[LabeledValue]" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, repeated=True)
+    one_out_inferer_values: "list[OneOutInfererValue]" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, repeated=True)
+    one_out_forecaster_values: "list[OneOutForecasterValue]" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, repeated=True)
+    one_in_forecaster_values: "list[OneInForecasterValue]" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, repeated=True)
+    one_out_inferer_forecaster_values: "list[OneOutInfererForecasterValue]" = betterproto2.field(10, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
+class OneInForecasterValue(betterproto2.Message):
+    forecaster: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    combined_inference: "list[LabeledValue]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
+class OneOutForecasterValue(betterproto2.Message):
+    withheld_forecaster: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    combined_inference: "list[LabeledValue]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
+class OneOutInfererForecasterValue(betterproto2.Message):
+    forecaster: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    withheld_inferer: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    combined_inference: "list[LabeledValue]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
+class OneOutInfererValue(betterproto2.Message):
+    withheld_inferer: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    combined_inference: "list[LabeledValue]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
 class RegisterRequest(betterproto2.Message):
     sender: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     topic_id: "int" = betterproto2.field(4, betterproto2.TYPE_UINT64)
@@ -244,6 +301,12 @@ class TopicType(betterproto2.Enum):
     UNSPECIFIED = 0
     REGRESSION = 1
     CLASSIFICATION = 2
+
+
+@dataclass(eq=False, repr=False)
+class WorkerInference(betterproto2.Message):
+    worker: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    values: "list[LabeledValue]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
 class QueryServiceStub(betterproto2.ServiceStub):
@@ -315,6 +378,13 @@ class QueryServiceStub(betterproto2.ServiceStub):
         deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
     ) -> "GetCurrentLowestInfererScoreResponse":
         return await self._unary_unary("/emissions.v10.QueryService/GetCurrentLowestInfererScore", message or GetCurrentLowestInfererScoreRequest(), GetCurrentLowestInfererScoreResponse,
+                                       timeout=timeout, deadline=deadline, metadata=metadata)
+
+    async def get_network_inferences_at_block(
+        self, message: "GetNetworkInferencesAtBlockRequest | None" = None, *, timeout: "float | None" = None,
+        deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
+    ) -> "GetNetworkInferencesAtBlockResponse":
+        return await self._unary_unary("/emissions.v10.QueryService/GetNetworkInferencesAtBlock", message or GetNetworkInferencesAtBlockRequest(), GetNetworkInferencesAtBlockResponse,
                                        timeout=timeout, deadline=deadline, metadata=metadata)
 
     async def get_worker_latest_input_inference_by_topic_id(

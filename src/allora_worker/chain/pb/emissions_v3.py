@@ -36,8 +36,47 @@ class Nonces(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class OneOutInfererForecasterValues(betterproto2.Message):
+    forecaster: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    one_out_inferer_values: "list[WithheldWorkerAttributedValue]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
+class ReputerRequestNonce(betterproto2.Message):
+    reputer_nonce: "Nonce | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+@dataclass(eq=False, repr=False)
 class Score(betterproto2.Message):
     topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
     block_height: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
     address: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     score: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+
+@dataclass(eq=False, repr=False)
+class ValueBundle(betterproto2.Message):
+    topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
+    reputer_request_nonce: "ReputerRequestNonce | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    reputer: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    extra_data: "bytes" = betterproto2.field(4, betterproto2.TYPE_BYTES)
+    combined_value: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    inferer_values: "list[WorkerAttributedValue]" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, repeated=True)
+    forecaster_values: "list[WorkerAttributedValue]" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, repeated=True)
+    naive_value: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+    one_out_inferer_values: "list[WithheldWorkerAttributedValue]" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, repeated=True)
+    one_out_forecaster_values: "list[WithheldWorkerAttributedValue]" = betterproto2.field(10, betterproto2.TYPE_MESSAGE, repeated=True)
+    one_in_forecaster_values: "list[WorkerAttributedValue]" = betterproto2.field(11, betterproto2.TYPE_MESSAGE, repeated=True)
+    one_out_inferer_forecaster_values: "list[OneOutInfererForecasterValues]" = betterproto2.field(12, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
+class WithheldWorkerAttributedValue(betterproto2.Message):
+    worker: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+@dataclass(eq=False, repr=False)
+class WorkerAttributedValue(betterproto2.Message):
+    worker: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)

@@ -48,6 +48,17 @@ class GetInfererScoreEmaResponse(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class GetNetworkInferencesAtBlockRequest(betterproto2.Message):
+    topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
+    block_height_last_inference: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+
+@dataclass(eq=False, repr=False)
+class GetNetworkInferencesAtBlockResponse(betterproto2.Message):
+    network_inferences: "_emissions_v3.ValueBundle | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+@dataclass(eq=False, repr=False)
 class GetParamsRequest(betterproto2.Message):
     pass
 
@@ -349,6 +360,13 @@ class QueryServiceStub(betterproto2.ServiceStub):
         deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
     ) -> "GetCurrentLowestInfererScoreResponse":
         return await self._unary_unary("/emissions.v9.QueryService/GetCurrentLowestInfererScore", message or GetCurrentLowestInfererScoreRequest(), GetCurrentLowestInfererScoreResponse,
+                                       timeout=timeout, deadline=deadline, metadata=metadata)
+
+    async def get_network_inferences_at_block(
+        self, message: "GetNetworkInferencesAtBlockRequest | None" = None, *, timeout: "float | None" = None,
+        deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
+    ) -> "GetNetworkInferencesAtBlockResponse":
+        return await self._unary_unary("/emissions.v9.QueryService/GetNetworkInferencesAtBlock", message or GetNetworkInferencesAtBlockRequest(), GetNetworkInferencesAtBlockResponse,
                                        timeout=timeout, deadline=deadline, metadata=metadata)
 
     async def get_worker_latest_inference_by_topic_id(

@@ -100,6 +100,13 @@ class EmissionsQueryService(DevnetService):
                 em.GetCurrentLowestInfererScoreRequest,
                 em.GetCurrentLowestInfererScoreResponse,
             ),
+            # allora-chain x/emissions/keeper/queryserver/query_server_inferences.go
+            (
+                "GetNetworkInferencesAtBlock",
+                self.network_inferences_at_block,
+                em.GetNetworkInferencesAtBlockRequest,
+                em.GetNetworkInferencesAtBlockResponse,
+            ),
         ]
         if self.VERSION >= 10:
             methods.append((
@@ -109,6 +116,18 @@ class EmissionsQueryService(DevnetService):
                 em.GetWorkerLatestInputInferenceByTopicIdResponse,
             ))
         return methods
+
+    def network_inferences_at_block(
+        self, request: Any
+    ) -> Any:
+        self._topic(request.topic_id)
+        combined = self.state.network_inference(request.topic_id, request.block_height_last_inference)
+        if combined is None:
+            raise GRPCError(Status.NOT_FOUND, "network inference not found: not found")
+        em = self.em
+        value = [v10.LabeledValue(value=repr(combined))] if self.VERSION >= 10 else repr(combined)
+        return em.GetNetworkInferencesAtBlockResponse(network_inferences=em.NetworkInferenceBundle(
+            topic_id=request.topic_id, nonce=request.block_height_last_inference, combined_value=value))
 
     def _topic(self, topic_id: int) -> TopicState:
         topic = self.state.topics.get(topic_id)

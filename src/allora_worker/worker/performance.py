@@ -1,0 +1,184 @@
+"""Is it any good, and is it earning? Realized loss, the chain's scores, balance and runway.
+
+For every accepted submission whose horizon has passed, the realized log-return is read from the
+topic's own candles (the cache or the replay it predicted from), and the topic's loss function
+(`allora_sdk.loss_methods`, named by the chain's topic) scores our value beside the zero baseline's
+and the network's combined inference at that nonce. The chain's EMA score for us and the lowest in
+the active set say whether we are in it and by how much; the balance history gives the spending
+rate and the runway. Everything is stored in the journal database and summarised for `status`,
+`report`, the status page and the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import inspect
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from allora_worker.chain import errors as chain_errors
+from allora_worker.chain.client import ChainClient
+from allora_worker.chain.scores import inferer_score_ema, lowest_inferer_score, network_inference_at
+from allora_worker.journal import CONFIRMED, Journal, Performance
+from allora_worker.logging_setup import get_logger
+from allora_worker.market.errors import DataUnavailable, MarketError
+from allora_worker.secrets import describe
+from allora_worker.worker.metrics import WorkerMetrics
+from allora_worker.worker.perf_summary import summarize
+from allora_worker.worker.topic import TopicRuntime
+
+log = get_logger("worker.performance")
+
+
+
+def prediction_time(data_window: str | None) -> datetime | None:
+    """The open time of the last candle a prediction used, from the journal's data window
+    (`source:first..last#hash`)."""
+    if not data_window or ".." not in data_window:
+        return None
+    last = data_window.rsplit("..", 1)[1].split("#", 1)[0]
+    try:
+        moment = datetime.fromisoformat(last)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@functools.cache
+def _loss_methods() -> object:
+    """allora_sdk.loss_methods, loaded without running `allora_sdk/__init__` (which imports the
+    SDK's whole stack, ~55 MB the daemon does without): the subpackage has only relative and
+    standard-library imports, so it loads alone under a private name."""
+    spec = importlib.util.find_spec("allora_sdk")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("allora-sdk is not installed")
+    root = Path(next(iter(spec.submodule_search_locations))) / "loss_methods"
+    name = "_allora_worker_sdk_loss_methods"
+    sub = importlib.util.spec_from_file_location(name, root / "__init__.py", submodule_search_locations=[str(root)])
+    if sub is None or sub.loader is None:
+        raise ImportError(f"cannot load {root}")
+    module = importlib.util.module_from_spec(sub)
+    sys.modules[name] = module
+    sub.loader.exec_module(module)
+    return module
+
+
+async def loss_of(method: str, truth: float, predicted: float) -> float:
+    fn = _loss_methods().get_default_loss_fn(method)  # type: ignore[attr-defined]
+    value = fn(truth, predicted)
+    if inspect.isawaitable(value):
+        value = await value
+    return float(value)  # type: ignore[arg-type]
+
+
+@dataclass
+class PerformanceTracker:
+    """Fills the journal's performance, scores and balances tables; one `update()` per heartbeat."""
+
+    journal: Journal
+    client: ChainClient
+    runtimes: list[TopicRuntime]
+    metrics: WorkerMetrics
+    address: str
+    _loss_method: dict[int, str] = field(default_factory=dict)
+
+    async def update(self) -> None:
+        for runtime in self.runtimes:
+            try:
+                await self._score(runtime)
+                await self._realize(runtime)
+            except (chain_errors.ChainError, DataUnavailable, MarketError) as exc:
+                log.debug("topic %d: performance update postponed: %s", runtime.topic_id, describe(exc))
+        self.export()
+
+    def record_balance(self, uallo: int) -> None:
+        self.journal.record_balance(uallo)
+
+    async def _score(self, runtime: TopicRuntime) -> None:
+        topic_id = runtime.topic_id
+        score = await inferer_score_ema(self.client, topic_id, self.address)
+        lowest = await lowest_inferer_score(self.client, topic_id)
+        self.journal.record_score(topic_id, score=score, lowest=lowest)
+
+    async def _realize(self, runtime: TopicRuntime) -> None:
+        topic_id = runtime.topic_id
+        done = {p.nonce for p in self.journal.performances(topic_id)}
+        pending = [e for e in self.journal.entries(topic_id=topic_id, states=(CONFIRMED,))
+                   if e.nonce not in done and e.value is not None and e.height is not None]
+        if not pending:
+            return
+        if topic_id not in self._loss_method:
+            self._loss_method[topic_id] = (await self.client.topic(topic_id)).loss_method or "zptae"
+        method = self._loss_method[topic_id]
+        horizon = runtime.current_bundle().horizon_hours
+        now = runtime.clock.now()
+        for entry in pending:
+            last_open = prediction_time(entry.data_window)
+            if last_open is None:
+                continue
+            target_open = last_open + timedelta(hours=horizon)
+            if target_open + timedelta(hours=1) > now:
+                continue  # the horizon has not passed yet (entries are in nonce order: so neither later ones)
+            realized = await asyncio.to_thread(_realized, runtime, last_open, horizon)
+            if realized is None:
+                continue
+            predicted = float(entry.value)  # type: ignore[arg-type]
+            network = await network_inference_at(self.client, topic_id, entry.nonce)
+            perf = Performance(
+                topic_id=topic_id, nonce=entry.nonce, predicted=predicted, realized=realized,
+                network_value=network, loss_method=method,
+                loss=await loss_of(method, realized, predicted),
+                loss_zero=await loss_of(method, realized, 0.0),
+                loss_network=await loss_of(method, realized, network) if network is not None else None,
+                target_time=(target_open + timedelta(hours=1)).timestamp(), computed_at=time.time(),
+            )
+            self.journal.record_performance(perf)
+            log.info("topic %d nonce %d: realized %+.6f vs our %+.6f: %s loss %.6g (zero %.6g, network %s)",
+                     topic_id, entry.nonce, realized, predicted, method, perf.loss, perf.loss_zero,
+                     f"{perf.loss_network:.6g}" if perf.loss_network is not None else "n/a")
+
+    def export(self) -> None:
+        summary = summarize(self.journal, [r.topic_id for r in self.runtimes])
+        m = self.metrics
+        for topic_id, t in summary["topics"].items():  # type: ignore[attr-defined]
+            label = str(topic_id)
+            for who in ("ours", "zero", "network"):
+                value = t["mean_loss"][who]
+                if value is not None:
+                    m.realized_loss.labels(topic=label, who=who).set(value)
+            m.realized_count.labels(topic=label).set(t["evaluated"])
+            if t["score"] is not None:
+                m.score_ema.labels(topic=label).set(t["score"])
+            if t["lowest"] is not None:
+                m.lowest_active_score.labels(topic=label).set(t["lowest"])
+            if t["in_active_set"] is not None:
+                m.in_active_set.labels(topic=label).set(1 if t["in_active_set"] else 0)
+        wallet = summary["wallet"]
+        if wallet["runway_days"] is not None:  # type: ignore[index]
+            m.runway_days.set(wallet["runway_days"])  # type: ignore[index]
+        m.fees_spent.set(wallet["spent_uallo"])  # type: ignore[index]
+
+
+def _realized(runtime: TopicRuntime, last_open: datetime, horizon: int) -> float | None:
+    """ln(close[last_open + horizon] / close[last_open]) from the topic's checked candles."""
+    end = last_open + timedelta(hours=horizon + 1)
+    window = runtime.provider.get_checked_window(horizon + 1, end)
+    closes = window.frame["close"].astype("float64")
+    start_ts, end_ts = last_open, last_open + timedelta(hours=horizon)
+    try:
+        first = float(closes.loc[start_ts])
+        last = float(closes.loc[end_ts])
+    except KeyError:
+        return None
+    if first <= 0 or last <= 0:
+        return None
+    value = float(np.log(last / first))
+    return value if math.isfinite(value) else None
