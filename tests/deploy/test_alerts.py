@@ -19,6 +19,8 @@ CONTRACT_METRICS = {
     "allora_worker_balance_uallo",
     "allora_worker_loop_heartbeat_timestamp_seconds",
     "allora_worker_windows_without_success",
+    "allora_worker_in_active_set",
+    "allora_worker_runway_days",
     "process_start_time_seconds",
     "up",
 }
@@ -95,6 +97,8 @@ def test_the_required_alerts_exist() -> None:
         "AlloraWorkerStaleData": "allora_worker_data_age_seconds",
         "AlloraWorkerRestartLoop": "changes(process_start_time_seconds",
         "AlloraWorkerTargetDown": "up{",
+        "AlloraWorkerOutOfActiveSet": "allora_worker_in_active_set",
+        "AlloraWorkerRunwayShort": "allora_worker_runway_days",
     }
     for name, needle in required.items():
         assert name in exprs, name
@@ -112,7 +116,7 @@ def test_alerts_use_only_contract_metrics_and_outcomes() -> None:
         "skipped_model",
         "dry_run",
     }
-    functions = {"max", "sum", "by", "increase", "time", "changes", "absent", "rate", "humanizeDuration"}
+    functions = {"max", "min", "sum", "by", "increase", "time", "changes", "absent", "rate", "humanizeDuration"}
     for rule in rules():
         expr = re.sub(r"\{[^}]*\}", "", rule["expr"])
         expr = re.sub(r"\[[^\]]*\]", "", expr)
