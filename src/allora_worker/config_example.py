@@ -32,6 +32,7 @@ max_fee_uallo = 2000000000000000  # hard cap per transaction
 [log]
 level = "INFO"                    # DEBUG | INFO | WARNING | ERROR
 json_lines = false                # true: JSON lines for a log shipper
+ascii = false                     # true: no emoji in the markers (plain ASCII consoles)
 
 [health]
 host = "127.0.0.1"                # loopback only

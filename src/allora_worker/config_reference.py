@@ -52,6 +52,7 @@ DESCRIPTIONS: dict[str, str] = {
     "log.max_bytes": "Rotate the log file at this size.",
     "log.backups": "Rotated files kept.",
     "log.json_lines": "Write JSON lines (for a log shipper) instead of text.",
+    "log.ascii": "Plain ASCII log lines: the original script's emoji markers are dropped, their words kept.",
     "health": "`[health]`: the HTTP server for `/healthz`, `/readyz`, `/metrics` and the status page.",
     "health.host": "Address to bind (IPv4 or a host name); loopback by default.",
     "health.port": "Port to bind; 0 picks a free one (logged at start).",

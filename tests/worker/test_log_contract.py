@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from allora_worker.devnet import DevnetThread, TopicConfig
+from harness.daemon import DaemonProcess, devnet_config, write_worker_config
 from tests.conftest import TEST_ADDRESS
-from tests.daemon_support import DaemonProcess, devnet_config, write_worker_config
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ import pytest
 
 from allora_worker.devnet import DevnetThread, TopicConfig
 from allora_worker.journal import Journal
+from harness.daemon import BINARY, DaemonProcess, devnet_config, wait_until, write_worker_config
 from tests.conftest import TEST_ADDRESS
-from tests.daemon_support import BINARY, DaemonProcess, devnet_config, wait_until, write_worker_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
