@@ -88,8 +88,11 @@ def test_ascii_option_writes_plain_ascii_with_the_same_words(tmp_path: Path, bun
         config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
                                      bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK,
                                      extra={"log": {"ascii": True}})
-        daemon = DaemonProcess(config, "--once", mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
-        assert daemon.wait(60) == 0, daemon.text()[-3000:]
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line("Transaction hash: ", timeout=60)
+        finally:
+            assert daemon.stop() == 0, daemon.text()[-3000:]
     for log in (tmp_path / "o.log", tmp_path / "s" / "logs" / "allora-worker.log"):
         raw = log.read_bytes()
         assert raw.isascii(), [line for line in raw.splitlines() if not line.isascii()][:3]
