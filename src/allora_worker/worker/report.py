@@ -109,6 +109,22 @@ def _plot_set(summary: dict[str, Any]) -> list[tuple[str, str, Callable[[], byte
     return items
 
 
+NO_PLOTS = "plots need matplotlib, which the base install leaves out: pip install 'allora-worker[train]'"
+
+
+def _draw(draw: Callable[[], bytes | None]) -> bytes | None:
+    try:
+        return draw()
+    except ImportError:
+        return None
+
+
+def _plots_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def write_markdown(data: dict[str, Any], out_dir: Path) -> Path:
     """report.md with its plots as PNG files beside it."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,8 +139,10 @@ def write_markdown(data: dict[str, Any], out_dir: Path) -> Path:
                       f"{r['loss']:.6g} | {r['loss_zero']:.6g} | {_fmt(r['loss_network'])} |" for r in t["rows"]]
             lines.append("")
     lines += ["## Wallet", ""] + [f"- {line}" for line in wallet_lines(summary["wallet"])] + [""]
+    if not _plots_available():
+        lines += [f"({NO_PLOTS})", ""]
     for name, title, draw in _plot_set(summary):
-        png = draw()
+        png = _draw(draw)
         if png is not None:
             (out_dir / f"{name}.png").write_bytes(png)
             lines += [f"![{title}]({name}.png)", ""]
@@ -182,8 +200,10 @@ def render_html(data: dict[str, Any], *, state: dict[str, Any] | None = None, ti
     wallet = wallet_lines(summary["wallet"])
     parts.append("<h2>Wallet</h2>" + "".join(f"<p id='wallet'>{e(line)}</p>" for line in wallet))
     parts.append("<h2>Plots</h2>")
+    if not _plots_available():
+        parts.append(f"<p>{e(NO_PLOTS)}</p>")
     for _name, caption, draw in _plot_set(summary):
-        png = draw()
+        png = _draw(draw)
         if png is not None:
             parts.append(f"<figure><img alt='{e(caption)}' src='data:image/png;base64,"
                          f"{base64.b64encode(png).decode()}'><figcaption>{e(caption)}</figcaption></figure>")
