@@ -69,10 +69,10 @@ class HealthState:
             stalled_for = now - self.last_progress
             blind_for = now - self.last_chain_answer
             counts = dict(self.windows_without_success)
-            for topic, epoch in self.epoch_seconds.items():
+            for topic_id, epoch in self.epoch_seconds.items():
                 # While no endpoint answers, every epoch that elapsed opened a window we cannot
                 # have filled; the chain's nonces replace this estimate once it answers again.
-                counts[topic] = counts.get(topic, 0) + (int(blind_for // epoch) if epoch > 0 else 0)
+                counts[topic_id] = counts.get(topic_id, 0) + (int(blind_for // epoch) if epoch > 0 else 0)
             failing = {
                 str(topic): count for topic, count in counts.items() if count >= self.max_windows_without_success
             }

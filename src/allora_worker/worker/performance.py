@@ -76,7 +76,7 @@ async def loss_of(method: str, truth: float, predicted: float) -> float:
     value = fn(truth, predicted)
     if inspect.isawaitable(value):
         value = await value
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 @dataclass

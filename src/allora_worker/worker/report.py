@@ -8,6 +8,7 @@ The HTML is self-contained: styles inline, plots as data: URIs, no script and no
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import time
 from collections.abc import Callable
@@ -100,12 +101,12 @@ def _plot_set(summary: dict[str, Any]) -> list[tuple[str, str, Callable[[], byte
     for topic_id, t in summary["topics"].items():
         rows, hist = t["rows"], t["score_history"]
         items.append((f"topic{topic_id}-predictions", f"topic {topic_id}: prediction vs realized vs network",
-                      lambda r=rows, i=topic_id: plots.predictions(r, i)))
+                      functools.partial(plots.predictions, rows, topic_id)))
         items.append((f"topic{topic_id}-loss", f"topic {topic_id}: rolling loss vs zero",
-                      lambda r=rows, i=topic_id: plots.rolling_loss(r, i)))
+                      functools.partial(plots.rolling_loss, rows, topic_id)))
         items.append((f"topic{topic_id}-score", f"topic {topic_id}: EMA score vs the active-set threshold",
-                      lambda h=hist, i=topic_id: plots.scores(h, i)))
-    items.append(("balance", "wallet balance", lambda: plots.balance(summary["wallet"]["history"])))
+                      functools.partial(plots.scores, hist, topic_id)))
+    items.append(("balance", "wallet balance", functools.partial(plots.balance, summary["wallet"]["history"])))
     return items
 
 
