@@ -537,6 +537,12 @@ class ChainClient:
             return r
         raise E.classify(r.codespace, r.code, r.raw_log, txhash=signed.txhash)
 
+    async def _height_or_none(self) -> int | None:
+        try:
+            return await self.latest_height()
+        except E.Unavailable:
+            return None
+
     async def confirm(self, txhash: str, timeout_s: float | None = None, *,
                       resend: SignedTx | None = None, cadence: Cadence | None = None) -> TxResponse:
         """Poll GetTx until the tx is in a block (deadline: `timeout_s`, else confirm_timeout_s). A
@@ -555,6 +561,9 @@ class ChainClient:
         deadline = time.monotonic() + budget
         next_resend = time.monotonic() + rebroadcast_s
         superseded_at: float | None = None
+        # The chain was at least this high when the tx was sent: a re-send goes only to a chain that
+        # still is (bytes of a reset chain's past, same chain id, could land on the new one).
+        floor = await self._height_or_none() if resend is not None else None
         while True:
             try:
                 r = await self.get_tx(txhash)
@@ -570,6 +579,13 @@ class ChainClient:
                                    txhash=txhash)
             if resend is not None and now >= next_resend:
                 next_resend = now + rebroadcast_s
+                height = await self._height_or_none()  # also raises ChainIdMismatch
+                if floor is not None and height is not None and height < floor:
+                    log.warning("the chain went back from height %d to %d since tx %s was sent: not re-sending "
+                                "it (the chain was reset)", floor, height, txhash)
+                    resend = None
+                    continue
+                floor = floor if floor is not None else height
                 try:
                     await self.broadcast(resend)
                 except E.SequenceMismatch:
