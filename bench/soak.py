@@ -21,6 +21,7 @@ duplicates, submissions from bad data, window-open-to-accepted latency, RSS, ope
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -48,6 +49,7 @@ from profiles import BLACKHOLE_METHOD, Schedule, build_schedule  # noqa: E402
 
 from allora_worker.chain.canonical import canonical_decimal  # noqa: E402
 from allora_worker.chain.wallet import Wallet  # noqa: E402
+from allora_worker.config import ChainSettings  # noqa: E402
 from allora_worker.devnet import DevnetConfig, DevnetThread, FaultPlan, TopicConfig  # noqa: E402
 from allora_worker.journal import Journal  # noqa: E402
 from allora_worker.market.bundled import load_bundled  # noqa: E402
@@ -56,6 +58,11 @@ from allora_worker.model.bundle import load_bundle  # noqa: E402
 from harness.daemon import REPLAY_START, DaemonProcess, quick_bundle, write_worker_config  # noqa: E402
 
 TOPIC = 67
+# Ours runs on the production chain timeouts (the defaults a user gets), not the shortened ones of
+# the daemon tests: a comparison with the SDK's loop is fair only on what users really run.
+PRODUCTION_CHAIN = ChainSettings()
+OURS_CHAIN = {"call_timeout_seconds": PRODUCTION_CHAIN.call_timeout_seconds,
+              "confirm_timeout_seconds": PRODUCTION_CHAIN.confirm_timeout_seconds}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MAX_DATA_AGE_H = 2.0
 
@@ -134,7 +141,7 @@ def start_ours(d: Driver, dn: DevnetThread, bundle: Path, epoch_seconds: float) 
     config = write_worker_config(
         d.workdir / "worker.toml", grpc_url=dn.grpc_url, state_dir=d.workdir / "state", bundle=bundle,
         epoch_seconds=epoch_seconds,
-        extra={"chain": {"call_timeout_seconds": 1.0},
+        extra={"chain": dict(OURS_CHAIN),
                "log": {"file": str(d.workdir / "worker-file.log")}},
     )
     d.log = d.workdir / "daemon.out"
@@ -480,6 +487,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        "poll_blocks": poll_blocks, "first_nonce": first, "last_nonce": nonces[-1],
                        "wall_seconds": round(elapsed, 1), "counters": dict(dn.state.counters),
                        "injected": dict(dn._dn.injector.injected)},
+            "ours_chain_settings": OURS_CHAIN,
             "faults": {**schedule.summary(), "applied": applied},
             "drivers": {d.name: {**analyse(d.name, d, dn, schedule, nonces, window, poll_blocks, args.block_time,
                                            epoch_seconds, truth, cutoff), **exits[d.name]} for d in drivers},
@@ -523,8 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=2, default=str)
     print(text)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        # The raw logs beside the JSON (gzipped), so every number can be traced to what happened.
+        for name in report["drivers"]:
+            for raw in sorted((Path(report["workdir"]) / name).glob("*.out")):
+                with raw.open("rb") as src, gzip.open(out.with_name(f"{out.stem}.{name}.log.gz"), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
     if "ours" in report["drivers"]:
         missed = targets(report)
         print("targets (ours): " + ("all met" if not missed else "MISSED: " + "; ".join(missed)), flush=True)
