@@ -123,3 +123,15 @@ def test_evaluate_with_a_plugin_scores_it_against_the_baselines(tmp_path: Path,
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output.strip().splitlines()[-1])
     assert doc["rows"] == 59 and doc["metrics"]["model"]["mse"] != doc["metrics"]["zero"]["mse"]
+
+
+def test_a_token_in_the_url_never_reaches_a_message(server: InferenceServer) -> None:
+    port = server.port
+    url = f"http://user:s3cr3t-pass@127.0.0.1:{port}/inference/BTC?api_key=s3cr3t-key"
+    server.set_mode("nan")
+    predictor = HttpPredictor(url, 1.0, timeout=5.0, retries=0)
+    with pytest.raises(PredictorError) as err:
+        predictor.predict(None)
+    shown = str(err.value) + predictor.describe()
+    assert f"http://127.0.0.1:{port}/inference/BTC?…" in shown
+    assert "s3cr3t" not in shown and "user" not in shown

@@ -18,6 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pandas as pd
@@ -41,6 +42,16 @@ class _Transient(PredictorError):
 
 def _snippet(text: str, limit: int = 60) -> str:
     return redact(" ".join(text.split()))[:limit]
+
+
+def _public(url: str) -> str:
+    """The URL as logs may show it: no user:password, no query (either may carry a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    hidden = "?…" if parts.query else ""
+    return redact(urlunsplit((parts.scheme, host, parts.path, "", ""))) + hidden
 
 
 def parse_value(body: str) -> float:
@@ -101,7 +112,7 @@ class HttpPredictor:
         return "http:" + hashlib.sha256(self.url.encode()).hexdigest()
 
     def describe(self) -> str:
-        return f"HTTP endpoint {redact(self.url)} (deadline {self.deadline:.0f} s, {self.retries} retries)"
+        return f"HTTP endpoint {_public(self.url)} (deadline {self.deadline:.0f} s, {self.retries} retries)"
 
     @property
     def deadline(self) -> float:
@@ -117,9 +128,9 @@ class HttpPredictor:
         try:
             response = self._client.get(self.health_url, timeout=self.timeout)
         except httpx.HTTPError as exc:
-            raise PredictorError(f"health probe {redact(self.health_url)} failed: {type(exc).__name__}") from None
+            raise PredictorError(f"health probe {_public(self.health_url)} failed: {type(exc).__name__}") from None
         if not response.is_success:
-            raise PredictorError(f"health probe {redact(self.health_url)} answered HTTP {response.status_code}")
+            raise PredictorError(f"health probe {_public(self.health_url)} answered HTTP {response.status_code}")
 
     def predict(self, candles: pd.DataFrame | None = None) -> float:
         return self._call(None)
@@ -144,12 +155,12 @@ class HttpPredictor:
         try:
             value = retrying(self._ask, started, params)
         except _Transient as exc:
-            raise PredictorError(f"{redact(self.url)}: {exc} (gave up after {time.monotonic() - started:.1f} s)") \
+            raise PredictorError(f"{_public(self.url)}: {exc} (gave up after {time.monotonic() - started:.1f} s)") \
                 from None
         except PredictorError as exc:
-            raise PredictorError(f"{redact(self.url)}: {exc}") from None
+            raise PredictorError(f"{_public(self.url)}: {exc}") from None
         if abs(value) > self.max_abs_value:
-            raise PredictorError(f"{redact(self.url)}: the endpoint answered {value!r}, beyond the topic's bound "
+            raise PredictorError(f"{_public(self.url)}: the endpoint answered {value!r}, beyond the topic's bound "
                                  f"±{self.max_abs_value}")
         return value
 
