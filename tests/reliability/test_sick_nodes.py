@@ -1,15 +1,17 @@
 """Sick nodes: a first endpoint that answers HTTP 500, a web page, a cut-off message or no gRPC
 status is skipped for the next one, at pre-flight and at run time (a real HTTP/2 server on
-loopback, `harness.sick_node`, in front of a real devnet)."""
+loopback, `harness.sick_node`, in front of a real devnet); a first endpoint that answers, but in
+seconds, gives way to a fast one."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from allora_worker.chain.client import ChainClient
-from harness.sick_node import KINDS, SickNode
+from harness.sick_node import KINDS, SickNode, SlowProxy
 
 from .conftest import Rig
 
@@ -44,3 +46,25 @@ def test_daemon_with_a_500_first_endpoint_passes_preflight_and_submits(make_rig)
         rig.wait_accepted_count(2, timeout=60)
         assert daemon.stop() == 0, daemon.text()[-3000:]
     rig.assert_no_duplicates()
+
+
+def test_a_slow_first_endpoint_gives_way_to_the_faster_one(make_rig) -> None:
+    rig: Rig = make_rig()
+    delay = 1.5
+
+    async def ask(url: str) -> tuple[float, str]:
+        client = ChainClient([url, rig.dn.grpc_url], rig.dn.config.chain_id, None, call_timeout_s=10.0)
+        try:
+            await client.latest_height()  # the slow node answers first, and is measured
+            started = time.monotonic()
+            for _ in range(6):
+                await client.latest_height()
+            return time.monotonic() - started, client.pool.current.url
+        finally:
+            client.close()
+
+    with SlowProxy(rig.dn.devnet.port, delay) as slow:
+        took, used = asyncio.run(ask(slow.url))
+    assert used == rig.dn.grpc_url
+    # Six calls through the slow node would take at least 9 s; through the fast one, well under.
+    assert took < 3 * delay, took

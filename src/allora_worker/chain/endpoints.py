@@ -35,6 +35,11 @@ _FAILOVER_STATUSES = frozenset(
 # A failed endpoint sits out for this long (doubling per consecutive failure, capped).
 _COOLDOWN_START_S = 1.0
 _COOLDOWN_MAX_S = 60.0
+# Latency per endpoint (a moving average): a preferred endpoint slower than _SLOW_S gives way to
+# one _FASTER_FACTOR times faster, or to one not measured yet.
+_LATENCY_ALPHA = 0.3
+_SLOW_S = 0.5
+_FASTER_FACTOR = 3.0
 
 
 class EndpointError(ValueError):
@@ -49,6 +54,8 @@ class Endpoint:
     ssl: bool
     failures: int = 0
     down_until: float = 0.0
+    # Seconds per answered call, smoothed (None until it has answered once).
+    latency_s: float | None = None
     channel: Channel | None = field(default=None, repr=False)
 
     def open(self) -> Channel:
@@ -146,6 +153,16 @@ class EndpointPool:
         n = len(self.endpoints)
         idx = [(self._preferred + i) % n for i in range(n)]
         healthy = [i for i in idx if self.endpoints[i].down_until <= now]
+        # A slow preferred node (it answers, in seconds) costs every window several round trips:
+        # another healthy endpoint that is much faster, or not measured yet, goes first. Between
+        # comparably fast nodes the preference stays put (one node's mempool sees our txs in order).
+        first = self.endpoints[healthy[0]] if healthy else None
+        if first is not None and first.latency_s is not None and first.latency_s > _SLOW_S:
+            faster = [i for i in healthy[1:] if self.endpoints[i].latency_s is None
+                      or self.endpoints[i].latency_s * _FASTER_FACTOR < first.latency_s]  # type: ignore[operator]
+            if faster:
+                healthy.remove(faster[0])
+                healthy.insert(0, faster[0])
         # Endpoints in cool-down are still tried last: with every node marked down, trying beats failing.
         cooling = sorted((i for i in idx if self.endpoints[i].down_until > now),
                          key=lambda i: self.endpoints[i].down_until)
@@ -194,6 +211,7 @@ class EndpointPool:
         last: BaseException | None = None
         for i in self._order():
             ep = self.endpoints[i]
+            sent = time.monotonic()
             try:
                 # Our own wait_for bounds everything, including a connect that never completes.
                 result = await asyncio.wait_for(fn(ep.open(), self.call_timeout_s), self.call_timeout_s)
@@ -209,6 +227,8 @@ class EndpointPool:
                 last = exc
                 self._mark_down(ep, exc, what)
                 continue
+            took = time.monotonic() - sent
+            ep.latency_s = took if ep.latency_s is None else (1 - _LATENCY_ALPHA) * ep.latency_s + _LATENCY_ALPHA * took
             if ep.failures:
                 log.info("endpoint %s is back", ep.url)
             ep.failures = 0
