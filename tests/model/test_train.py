@@ -51,3 +51,9 @@ def test_real_data_verdict_is_recorded_plainly(candles: pd.DataFrame, tmp_path: 
     assert ("does NOT beat" in res.verdict) is (not beats) and res.fell_back is (not beats)
     # --until is exclusive: the last candle was not read.
     assert pd.Timestamp(manifest["training"]["candles_until"]) < candles.index[-1]
+
+
+def test_every_name_the_model_package_exports_resolves() -> None:
+    import allora_worker.model as model
+
+    assert [name for name in model.__all__ if not hasattr(model, name)] == []

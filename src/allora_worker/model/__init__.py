@@ -1,7 +1,7 @@
 """Features, training, walk-forward backtests, safe model bundles and evaluation.
 
-The daemon needs only `load_bundle` / `LoadedBundle` / `BundleError`; the demo can call
-`ensure_default_bundle` (or `train_bundle`) to create a bundle when none exists.
+The daemon needs only `load_bundle` / `LoadedBundle` / `BundleError`; `train_bundle` creates a
+bundle (the demo and `allora-worker train` call it).
 """
 
 from allora_worker.model.bundle import LoadedBundle, load_bundle
@@ -14,7 +14,7 @@ from allora_worker.model.errors import (
 )
 from allora_worker.model.features import FEATURE_NAMES, HISTORY_HOURS, compute_features
 
-_TRAINING = ("TrainResult", "ensure_default_bundle", "train_bundle")
+_TRAINING = ("TrainResult", "train_bundle")
 
 
 def __getattr__(name: str) -> object:
@@ -37,7 +37,6 @@ __all__ = [
     "NonFiniteFeaturesError",
     "TrainResult",
     "compute_features",
-    "ensure_default_bundle",
     "load_bundle",
     "train_bundle",
 ]
