@@ -207,7 +207,9 @@ async def test_dropped_tx_times_out_in_confirm(env: Env) -> None:
     t0 = time.monotonic()
     with pytest.raises(E.ConfirmTimeout) as info:
         await c.submit(67, nonce, 0.01)
-    assert 0.5 < time.monotonic() - t0 < 3
+    # Gave up at the 0.6 s confirm deadline, not later (10 s: room for a loaded machine's sign and
+    # broadcast, far below any default deadline it could be confused with).
+    assert 0.5 < time.monotonic() - t0 < 10
     assert info.value.txhash and env.devnet.state.tx_result(info.value.txhash) is None
 
 
@@ -234,7 +236,7 @@ async def test_confirm_budget_from_the_caller_overrides_the_client_default(env: 
     t0 = time.monotonic()
     with pytest.raises(E.ConfirmTimeout, match=r"after 0\.4s"):
         await c.submit(67, nonce, 0.01, confirm_timeout_s=0.4)
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 10.0  # the client's own 30 s did not apply
 
 
 async def test_superseded_tx_is_resigned_within_the_same_submit(env: Env) -> None:
@@ -253,7 +255,7 @@ async def test_superseded_tx_is_resigned_within_the_same_submit(env: Env) -> Non
 
     t0 = time.monotonic()
     r = await c.submit(67, nonce, 0.01, on_broadcast=on_broadcast)
-    assert time.monotonic() - t0 < 3.0
+    assert time.monotonic() - t0 < 10.0  # re-signed at once, not after the 30 s confirm timeout
     assert r.attempts == 2 and len(signed) == 2 and r.txhash == signed[1] != signed[0]
     assert [a.txhash for a in env.devnet.accepted_inferences(67)] == [r.txhash]
     assert env.devnet.state.tx_result(signed[0]) is None
