@@ -136,6 +136,14 @@ class CandleProvider:
             return attempt
         window = candles.loc[candles.index > candles.index[-1] - hours * HOUR]
         result = check_window(window, now=now, hours=hours, config=self.config)
+        if not result.ok and self.cache is not None and not fetch_error:
+            # Cached rows are only refetched when missing: a bad print cached once (a spike from a
+            # faulty provider) would fail every later window for as long as it stays in range.
+            # Fetch the whole range again, replace what is cached, and check once more.
+            refetched = self._refetch(source, start.to_pydatetime(), end.to_pydatetime(), str(result))
+            if refetched is not None and not refetched.empty:
+                window = refetched.loc[refetched.index > refetched.index[-1] - hours * HOUR]
+                result = check_window(window, now=now, hours=hours, config=self.config)
         if not result.ok:
             attempt.problems = str(result) + (f" (fetch failed: {fetch_error})" if fetch_error else "")
             log.warning("candles from %s failed checks: %s", source.name, attempt.problems)
@@ -144,6 +152,18 @@ class CandleProvider:
             log.warning("%s: fetch failed (%s) but cached candles pass the checks", source.name, fetch_error)
         attempt.window = window
         return attempt
+
+    def _refetch(self, source: CandleSource, start: datetime, end: datetime, why: str) -> pd.DataFrame | None:
+        assert self.cache is not None
+        try:
+            fresh = source.fetch(start, end)
+        except SourceError as exc:
+            log.warning("%s: cached candles failed checks (%s) and the refetch failed: %s", source.name, why, exc)
+            return None
+        replaced = self.cache.store(source.name, fresh)
+        log.warning("%s: cached candles failed checks (%s); refetched and replaced %d cached hour(s)",
+                    source.name, why, replaced)
+        return self.cache.read(source.name, start, end)
 
     def _load(self, source: CandleSource, start: datetime, end: datetime) -> pd.DataFrame:
         if self.cache is None:
