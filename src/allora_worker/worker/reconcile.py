@@ -29,6 +29,7 @@ from allora_worker.chain import errors as E
 from allora_worker.chain.client import Cadence, ChainClient, SignedTx
 from allora_worker.journal import BROADCAST, CLAIMED, SIGNED, Entry, Journal
 from allora_worker.secrets import describe
+from allora_worker.worker.wallet_guard import landed_here, refusal
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,13 @@ async def _record_failure(journal: Journal, client: ChainClient, topic_id: int, 
     assert current is not None
     code = getattr(exc, "code", None)
     if isinstance(exc, E.AlreadySubmitted):
+        if not await landed_here(journal, client, topic_id, nonce):
+            # Our wallet's inference is there, but not from this journal: another worker signs
+            # with this key. Nothing more is signed here (the daemon exits 3).
+            refused = await refusal(journal, client, topic_id, nonce, "the chain answered 'already submitted' for")
+            journal.mark_rejected(topic_id, nonce, error=str(refused)[:300], chain_code=code,
+                                  codespace=getattr(exc, "codespace", None))
+            raise refused
         return await _settle_landed(journal, client, topic_id, nonce, chain_code=code, detail=describe(exc))
     if isinstance(exc, E.WindowClosed):
         return journal.mark_missed(topic_id, nonce, reason=describe(exc), chain_code=code)

@@ -28,6 +28,7 @@ from allora_worker.worker.heartbeat import RunCounters
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.reconcile import reconcile
 from allora_worker.worker.topic import TopicRuntime
+from allora_worker.worker.wallet_guard import WalletInUse
 
 log = get_logger("worker.scheduler")
 
@@ -207,6 +208,8 @@ class TopicLoop:
             except _TopicStopped as stopped:
                 self.ended_reason = str(stopped)
                 break
+            except WalletInUse:
+                raise  # the whole daemon stops: another worker signs with this wallet
             except Exception:
                 # One broken poll never ends the daemon: log it whole and go on.
                 log.exception("topic %d: unexpected error in the poll loop", self.topic_id)
@@ -295,7 +298,7 @@ class TopicLoop:
             result = await run_cycle(runtime=self.runtime, nonce=nonce, journal=shared.journal,
                                      client=shared.client, cycle_no=number, dry_run=shared.dry_run,
                                      confirm_timeout_s=self.confirm_budget(nonce), cadence=self.cadence())
-        except chain_errors.TopicFatal:
+        except (chain_errors.TopicFatal, WalletInUse):
             raise
         except chain_errors.ChainError as exc:
             log.warning("topic %d nonce %d: chain error: %s", self.topic_id, nonce, describe(exc))

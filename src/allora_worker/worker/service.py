@@ -40,6 +40,7 @@ from allora_worker.worker.reconcile import reconcile
 from allora_worker.worker.scheduler import ChainChanged, Shared, TopicLoop
 from allora_worker.worker.sdnotify import SystemdNotifier
 from allora_worker.worker.topic import TopicRuntime
+from allora_worker.worker.wallet_guard import WalletInUse, check_alone
 from allora_worker.worker.wiring import client_from_settings, wallet_from_settings
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ class WorkerService:
         self._reload_requested = False
         self._stop_reason = ""
         self._lease_lost = False
+        self._wallet_in_use: WalletInUse | None = None
         # Added to every heartbeat file: this host's role when the journal is shared.
         self._heartbeat_extra: dict[str, Any] = {}
         self._journal: Journal | None = None
@@ -245,6 +247,8 @@ class WorkerService:
                 if self._journal_fresh:
                     self._not_before = await first_safe_nonce(client, [r.topic_id for r in runtimes])
                 await self._reconcile(journal, client)
+                # No shared journal: make sure no other journal signs for this wallet (exit 3).
+                await check_alone(journal, client, [r.topic_id for r in runtimes])
             self._tracker = PerformanceTracker(journal, client, runtimes, self.metrics, wallet.address)
             await self._refresh_balance(client)
             if settings.health.enabled and not self.options.once:
@@ -280,6 +284,11 @@ class WorkerService:
                 await self._supervise(client, journal, runtimes, summary)
             else:
                 await self._run_with_lease(client, journal_pg, lease, runtimes, summary)
+            if self._wallet_in_use is not None:
+                raise self._wallet_in_use
+        except WalletInUse as exc:
+            log.error("%s", exc)
+            summary.exit_code, summary.reason = EXIT_PREFLIGHT, "another worker uses this wallet"
         except ConfigError as exc:
             log.error("%s", exc)
             summary.exit_code, summary.reason = EXIT_CONFIG, "invalid configuration"
@@ -507,7 +516,12 @@ class WorkerService:
                 finished = pending & done
                 pending -= finished
                 for task in finished:
-                    summary.results.extend(task.result())
+                    try:
+                        summary.results.extend(task.result())
+                    except WalletInUse as exc:
+                        # Stop the other topics too, then report it (exit 3) once they are safe.
+                        self._wallet_in_use = exc
+                        self._on_stop("another worker uses this wallet")
                 if stop_waiter in done:
                     break
             if pending:
