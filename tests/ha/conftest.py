@@ -12,17 +12,15 @@ import contextlib
 import re
 import socket
 import threading
-import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from allora_worker.devnet import DevnetThread, TopicConfig, txcheck
+from allora_worker.devnet import DevnetThread, TopicConfig
 from allora_worker.journal_pg import PASSWORD_ENV, PostgresJournal
+from harness.chain_recorder import NodeRecorder
 from harness.daemon import DaemonProcess, devnet_config, quick_bundle, wait_until, write_worker_config
 from harness.postgres import PLANTED_PASSWORD, PgServer
 from tests.conftest import TEST_ADDRESS
@@ -40,61 +38,6 @@ TOPIC = 67
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return quick_bundle(tmp_path_factory.mktemp("bundle") / "topic67")
-
-
-@dataclass(frozen=True)
-class SeenTx:
-    txhash: str
-    sequence: int
-    payload: tuple[int, int] | None  # (topic, nonce) of an InsertWorkerPayload
-    at: float
-
-
-class NodeRecorder:
-    """Wraps the devnet's CheckTx: every tx any daemon broadcast, decoded, in arrival order."""
-
-    def __init__(self, dn: DevnetThread) -> None:
-        self.seen: list[SeenTx] = []
-        self._lock = threading.Lock()
-        state = dn.state
-        original = state.check_tx
-
-        def recording(tx_bytes: bytes) -> Any:
-            try:
-                tx = txcheck.decode_tx(tx_bytes)
-                payload = None
-                for _, msg in tx.msgs:
-                    bundle = getattr(msg, "worker_data_bundle", None)
-                    if bundle is not None:
-                        payload = (int(bundle.topic_id), int(bundle.nonce.block_height))
-                with self._lock:
-                    self.seen.append(SeenTx(tx.txhash, tx.sequence, payload, time.time()))
-            except Exception:  # an undecodable tx is the devnet's to refuse, not ours to count
-                pass
-            return original(tx_bytes)
-
-        state.check_tx = recording  # type: ignore[method-assign]
-
-    def double_signed_sequences(self) -> dict[int, set[str]]:
-        """Account sequences for which more than one distinct tx was signed and sent."""
-        by_seq: dict[int, set[str]] = defaultdict(set)
-        with self._lock:
-            for tx in self.seen:
-                by_seq[tx.sequence].add(tx.txhash)
-        return {seq: hashes for seq, hashes in by_seq.items() if len(hashes) > 1}
-
-    def duplicate_payloads(self) -> dict[tuple[int, int], set[str]]:
-        """Windows for which more than one distinct payload tx was sent."""
-        by_window: dict[tuple[int, int], set[str]] = defaultdict(set)
-        with self._lock:
-            for tx in self.seen:
-                if tx.payload is not None:
-                    by_window[tx.payload].add(tx.txhash)
-        return {w: hashes for w, hashes in by_window.items() if len(hashes) > 1}
-
-    def hashes(self) -> set[str]:
-        with self._lock:
-            return {tx.txhash for tx in self.seen}
 
 
 class TcpProxy:
@@ -165,6 +108,17 @@ def _reset(sock: socket.socket) -> None:
         sock.close()
     except OSError:
         pass
+
+
+DEPLOYMENT_MD = Path(__file__).resolve().parents[2] / "docs" / "DEPLOYMENT.md"
+
+
+def who_is_active_commands() -> list[str]:
+    """The shell lines under docs/DEPLOYMENT.md's "Who is active?" (run for real by the tests)."""
+    text = DEPLOYMENT_MD.read_text(encoding="utf-8")
+    block = text[text.index("**Who is active?**"):]
+    block = block[block.index("```bash") + len("```bash"):]
+    return [line.strip() for line in block[:block.index("```")].splitlines() if line.strip()]
 
 
 _ACQUIRED = r"LEASE ACQUIRED: this host is ACTIVE .* \(fencing token (\d+)"

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
+import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.ha.conftest import EPOCH, LEASE, Pair
+from allora_worker.journal_pg import PASSWORD_ENV
+from harness.daemon import BINARY
+from harness.postgres import PLANTED_PASSWORD
+from tests.conftest import TEST_ADDRESS
+from tests.ha.conftest import EPOCH, LEASE, Node, Pair, who_is_active_commands
 
 HANDOVER_LEASE = 40.0
 
@@ -30,6 +37,29 @@ def _readyz(url: str) -> tuple[int, dict[str, object]]:
         return err.code, json.loads(err.read())
 
 
+def _run_documented_who_is_active(pair: Pair, node: Node, role: str) -> None:
+    """docs/DEPLOYMENT.md's three commands, on this node's config, health port and database."""
+    status, curl, psql = who_is_active_commands()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALLORA_WORKER_")}
+    env.update({"MNEMONIC_FILE": str(pair.mnemonic_file), PASSWORD_ENV: PLANTED_PASSWORD,
+                "PGPASSWORD": PLANTED_PASSWORD})
+    args = shlex.split(status)
+    assert args[0] == "allora-worker" and args[1] == "--config"
+    args[0], args[2] = str(BINARY), str(pair.tmp / f"{node.name}.toml")
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"this host: {role}" in out.stdout and "lease: held by" in out.stdout, out.stdout
+    assert PLANTED_PASSWORD not in out.stdout + out.stderr
+    port = node.daemon.health_url().rsplit(":", 1)[1]
+    out = subprocess.run(shlex.split(curl.replace("8000", port)), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and json.loads(out.stdout)["role"] == role, out.stdout
+    url = pair.server.url(pair.dbname)
+    psql_args = shlex.split(psql.replace("postgresql://allora@db.internal:5432/allora_worker", url))
+    psql_args[0] = str(pair.server.bindir / "psql")
+    out = subprocess.run(psql_args, env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and TEST_ADDRESS in out.stdout, out.stdout + out.stderr
+
+
 def _lost(pair: Pair, first: int, last: int) -> list[int]:
     accepted = pair.accepted()
     return [n for n in range(first, last + 1, EPOCH) if n not in accepted]
@@ -37,10 +67,12 @@ def _lost(pair: Pair, first: int, last: int) -> list[int]:
 
 def test_kill9_of_the_active_the_standby_submits_from_the_next_window(pair: Pair) -> None:
     a, b = pair.start_both()
-    # Who is who, as an operator asks: /readyz on each host.
+    # Who is who, as an operator asks: /readyz on each host, and docs/DEPLOYMENT.md's commands.
     code_a, body_a = _readyz(a.daemon.health_url())
     code_b, body_b = _readyz(b.daemon.health_url())
     assert (code_a, body_a["role"]) == (200, "active") and (code_b, body_b["role"]) == (503, "standby")
+    _run_documented_who_is_active(pair, a, "active")
+    _run_documented_who_is_active(pair, b, "standby")
 
     first = pair.wait_accepted(1, 60)[0]
     os.kill(a.daemon.pid, signal.SIGKILL)
