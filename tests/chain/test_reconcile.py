@@ -10,6 +10,7 @@ import pytest
 from allora_worker.chain import errors as E
 from allora_worker.journal import BROADCAST, CONFIRMED, MISSED, REJECTED, SIGNED, Journal
 from allora_worker.worker.reconcile import reconcile, submit_journaled
+from allora_worker.worker.wallet_guard import WalletInUse
 
 from .conftest import FUNDS, Env, new_wallet
 
@@ -99,11 +100,17 @@ async def test_journaled_submit_maps_outcomes(env: Env, journal: Journal) -> Non
     assert done.state == CONFIRMED and done.value == "0.123" and done.height
     states = [e.to_state for e in journal.events(67, nonce)]
     assert states == ["claimed", "signed", "broadcast", "confirmed"]
-    # A second process that lost its journal: the chain says already submitted -> confirmed.
+    # A second worker on this wallet with another journal: the chain says already submitted for a
+    # window that journal never sent a tx for -> another worker signs with this key: refuse.
     with Journal(journal.path.parent / "other.sqlite") as other:
         other.claim(67, nonce)
-        again = await submit_journaled(c, other, 67, nonce, 0.5)
-        assert again.state == CONFIRMED and "already submitted" in (other.events(67, nonce)[-1].detail or "")
+        with pytest.raises(WalletInUse, match="ANOTHER WORKER IS USING WALLET"):
+            await submit_journaled(c, other, 67, nonce, 0.5)
+        refused = other.get(67, nonce)
+        assert refused is not None and refused.state == REJECTED and refused.txhash is None
+    # The journal that did send it hears 'already submitted' as its own success.
+    again_here = journal.get(67, nonce)
+    assert again_here is not None and again_here.state == CONFIRMED
     assert len(_ours(env, 67, nonce)) == 1
 
 
