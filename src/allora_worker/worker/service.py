@@ -635,7 +635,8 @@ class WorkerService:
             balance = await client.balance()
             self.metrics.balance.set(balance)
             if self._tracker is not None:
-                self._tracker.record_balance(balance)
+                with contextlib.suppress(FencedOut):  # a standby records nothing; the active does
+                    self._tracker.record_balance(balance)
         except Exception as exc:
             # Once per failing stretch: during an outage the topic loops already said so.
             (log.debug if self._balance_failed else log.warning)("balance query failed: %s", describe(exc))
