@@ -138,7 +138,14 @@ _CRASH_WRITER = textwrap.dedent(
     """
     import os, signal, sys
     from allora_worker.journal import Journal
-    j = Journal(sys.argv[1])
+    if sys.argv[1].startswith("postgresql://"):
+        from allora_worker.journal_pg import Lease, PostgresJournal
+        j = PostgresJournal(sys.argv[1])
+        lease = Lease(j.params, "allo1crashtest", ttl_seconds=120)
+        lease.try_acquire()
+        j.fence = lease.fence
+    else:
+        j = Journal(sys.argv[1])
     j.claim(67, 500)
     j.mark_signed(67, 500, txhash="CC" * 32, tx_bytes=b"raw", sequence=9)
     # No close(): the process dies right after the committed write.
@@ -147,11 +154,27 @@ _CRASH_WRITER = textwrap.dedent(
 )
 
 
-def test_committed_state_survives_sigkill(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
-    proc = subprocess.run([sys.executable, "-c", _CRASH_WRITER, str(path)], timeout=30)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_committed_state_survives_sigkill(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    if backend == "sqlite":
+        where = str(tmp_path / "journal.sqlite")
+    else:
+        from allora_worker.journal_pg import PASSWORD_ENV
+        from harness.postgres import PLANTED_PASSWORD
+
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)
+        where = server.url(server.fresh_database())
+    proc = subprocess.run([sys.executable, "-c", _CRASH_WRITER, where], timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    with Journal(path) as j:
+    if backend == "sqlite":
+        j: Journal = Journal(where)
+    else:
+        from allora_worker.journal_pg import PostgresJournal
+
+        j = PostgresJournal(where, fenced=False)
+    with j:
         e = j.get(67, 500)
         assert e is not None and e.state == SIGNED and e.txhash == "CC" * 32 and e.tx_bytes == b"raw"
         assert [x.nonce for x in j.in_flight()] == [500]
