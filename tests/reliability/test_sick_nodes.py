@@ -11,9 +11,12 @@ import time
 import pytest
 
 from allora_worker.chain.client import ChainClient
+from allora_worker.chain.wallet import Wallet
+from harness.daemon import wait_until
 from harness.sick_node import KINDS, SickNode, SlowProxy
+from tests.conftest import TEST_MNEMONIC
 
-from .conftest import Rig
+from .conftest import TOPIC, Rig
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -68,3 +71,25 @@ def test_a_slow_first_endpoint_gives_way_to_the_faster_one(make_rig) -> None:
     assert used == rig.dn.grpc_url
     # Six calls through the slow node would take at least 9 s; through the fast one, well under.
     assert took < 3 * delay, took
+
+
+def test_simulation_and_gas_price_are_asked_at_once(make_rig) -> None:
+    # A node that takes a second per answer: the two queries a signature needs cost one second.
+    rig: Rig = make_rig(epoch=100, window=90)
+    rig.dn.faults.latency.update({"Simulate": 1.0, "GasPrice": 1.0})
+    wallet = Wallet.from_mnemonic(TEST_MNEMONIC)
+
+    async def sign_once() -> float:
+        client = ChainClient([rig.dn.grpc_url], rig.dn.config.chain_id, wallet, call_timeout_s=10.0)
+        try:
+            nonce = max(await client.open_nonces(TOPIC))
+            await client.account()  # not what is measured
+            started = time.monotonic()
+            await client.prepare(TOPIC, nonce, "0.01")
+            return time.monotonic() - started
+        finally:
+            client.close()
+
+    wait_until(lambda: rig.open_nonces(), 30, "an open window")
+    took = asyncio.run(sign_once())
+    assert 1.0 <= took < 1.8, took  # one after the other would be at least 2 s
