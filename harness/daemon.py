@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +63,17 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _topic_bundle(bundle: Path | dict[int, Path], topic_id: int, *, first: bool) -> Path:
+    if isinstance(bundle, dict):
+        return bundle[topic_id]
+    if first or not bundle.is_dir():
+        return bundle
+    copy = bundle.parent / f"{bundle.name}-topic{topic_id}"
+    if not copy.exists():
+        shutil.copytree(bundle, copy)
+    return copy
+
+
 def write_worker_config(
     path: Path,
     *,
@@ -76,7 +88,8 @@ def write_worker_config(
 ) -> Path:
     """A worker TOML for the devnet: replayed bundled candles, one epoch = one replayed hour.
 
-    `bundle`: one bundle for every topic, or one per topic id (two topics may not share one).
+    `bundle`: one bundle, or one per topic id. Two topics may not share a bundle (a config
+    error), so with one bundle each topic after the first gets a copy of it beside it.
     """
     urls = grpc_url if isinstance(grpc_url, list) else [grpc_url]
     lines = [
@@ -95,12 +108,13 @@ def write_worker_config(
     for key, value in (extra or {}).items():
         if isinstance(value, dict):
             tables.setdefault(key, {}).update(value)
+    topics = list(topics)
     for topic_id in topics:
         lines.append("")
         lines.append("[[topics]]")
         topic = {
             "id": topic_id,
-            "bundle": str(bundle[topic_id] if isinstance(bundle, dict) else bundle),
+            "bundle": str(_topic_bundle(bundle, topic_id, first=topic_id == topics[0])),
             "sources": ["replay"],
             "replay_start": REPLAY_START,
             "replay_speed": 3600.0 / epoch_seconds,
