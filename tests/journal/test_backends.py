@@ -129,3 +129,35 @@ def test_a_fenced_out_leader_cannot_record_and_a_takeover_bumps_the_token(pg_url
     finally:
         for closable in (lease_a, lease_b, old, new):
             closable.close()
+
+
+def _performance_round_trip(j: Journal) -> None:
+    from allora_worker.journal import Performance
+
+    perf = Performance(topic_id=67, nonce=100, predicted=0.01, realized=-0.02, network_value=None,
+                       loss_method="zptae", loss=0.03, loss_zero=0.02, loss_network=None,
+                       target_time=1.0e9, computed_at=1.0e9)
+    j.record_performance(perf)
+    j.record_performance(perf)  # recomputing a row replaces it
+    assert j.performances(67) == [perf]
+    j.record_score(67, score=0.1, lowest=-0.2, at=5.0)
+    assert j.scores(67) == [(5.0, 0.1, -0.2)]
+    big = 10**21  # 1000 ALLO in uallo: beyond 64 bits, stored exactly
+    j.record_balance(big, at=1.0)
+    j.record_balance(big - 7, at=2.0)
+    assert j.balances() == [(1.0, big), (2.0, big - 7)]
+
+
+def test_performance_tables_on_sqlite(tmp_path: Path) -> None:
+    with Journal(tmp_path / "journal.sqlite") as j:
+        _performance_round_trip(j)
+
+
+def test_performance_tables_on_postgres(pg_url: str) -> None:
+    from allora_worker.journal_pg import PostgresJournal
+
+    j = PostgresJournal(pg_url, fenced=False)
+    try:
+        _performance_round_trip(j)
+    finally:
+        j.close()
