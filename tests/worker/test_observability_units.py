@@ -150,3 +150,28 @@ def test_ascii_option_keeps_the_markers_words_and_drops_the_emoji() -> None:
     assert to_ascii("INFO 🚀 DAEMON MODE STARTED: 1 topic(s)") == "INFO DAEMON MODE STARTED: 1 topic(s)"
     assert to_ascii("INFO ✅ Submission success: x — ±1") == "INFO [OK] Submission success: x - +/-1"
     assert to_ascii("WARNING ❌ topic 67: chain unreachable").isascii()
+
+
+def test_windows_passed_unseen_are_journaled_with_the_cause_and_never_before_height_1(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from allora_worker.journal import MISSED, Journal
+    from allora_worker.worker.cycle import CycleCounter
+    from allora_worker.worker.scheduler import Shared, TopicLoop, _Blind
+
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        shared = Shared(client=None, journal=journal, metrics=WorkerMetrics(),  # type: ignore[arg-type]
+                        health=HealthState(), counters=RunCounters(), cycles=CycleCounter(), stop=asyncio.Event())
+        loop = TopicLoop(SimpleNamespace(topic_id=67), shared)  # type: ignore[arg-type]
+        loop.window_blocks, loop.epoch_blocks, loop.epoch_last_ended = 25, 30, 30
+        assert loop._record_unseen(20, set(), None) == 0  # a young chain: the first look sets the mark
+        assert loop._record_unseen(100, {90}, None) == 2  # 30 and 60 closed unseen; 0 was never a window
+        loop.blind = _Blind(datetime.now(UTC), 0.0, "no chain endpoint answered (test)")
+        assert loop._record_unseen(160, {150}, None) == 2  # 90 is open-then-closed: not tracked, so counted
+        rows = {e.nonce: e.error for e in journal.entries(topic_id=67, states=(MISSED,))}
+    assert sorted(rows) == [30, 60, 90, 120]
+    assert rows[30] == "window passed unseen: the window opened and closed between two polls"
+    assert rows[120] == "window passed unseen: no chain endpoint answered (test)"
+    assert shared.health.windows_without_success[67] == 4

@@ -158,6 +158,7 @@ class TopicLoop:
         self.last_answer: float | None = None  # monotonic time of the last poll the chain answered
         self.blind: _Blind | None = None
         self._no_nonce_logged: float | None = None
+        self._journal_down = False
 
     @property
     def topic_id(self) -> int:
@@ -210,9 +211,20 @@ class TopicLoop:
                 break
             except WalletInUse:
                 raise  # the whole daemon stops: another worker signs with this wallet
+            except (sqlite3.Error, JournalUnavailable) as exc:
+                # Settling closed windows needs the journal; the windows stay tracked and are
+                # journaled missed once it can be written. Said once per stretch, not per poll.
+                if not self._journal_down:
+                    log.error("topic %d: the journal cannot be written (%s); closed windows will be journaled "
+                              "missed once it can: check the state directory's disk", self.topic_id, exc)
+                self._journal_down = True
             except Exception:
                 # One broken poll never ends the daemon: log it whole and go on.
                 log.exception("topic %d: unexpected error in the poll loop", self.topic_id)
+            else:
+                if self._journal_down:
+                    log.info("topic %d: the journal is writable again", self.topic_id)
+                self._journal_down = False
             self.shared.health.progress()
             self.shared.metrics.loop_heartbeat.set(time.time())
             if self.shared.on_iteration is not None:
@@ -408,7 +420,8 @@ class TopicLoop:
             cause = "the window opened and closed between two polls"
         journal = self.shared.journal
         recorded = 0
-        lo, step = self.scanned_to + 1, self.epoch_blocks
+        # Height 0 (and below, early in a young chain) never opened a window.
+        lo, step = max(self.scanned_to + 1, 1), self.epoch_blocks
         first = lo + (self.epoch_last_ended - lo) % step
         for nonce in range(first, closed_to + 1, step):
             if nonce in open_now or nonce in self.tracked:
