@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from allora_worker.journal import Journal
 from allora_worker.worker import scheduler
 from allora_worker.worker.scheduler import BlockTimer, TopicLoop
 
@@ -46,15 +49,23 @@ def test_seconds_until_a_height_counts_time_since_the_last_observation(clock: Fa
     assert timer.seconds_until(105) == pytest.approx(-7.5)
 
 
-def _loop(confirm_timeout_s: float, window_blocks: int | None, client: SimpleNamespace | None = None) -> TopicLoop:
-    shared = SimpleNamespace(client=client or SimpleNamespace(confirm_timeout_s=confirm_timeout_s))
+@pytest.fixture()
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    # A real, empty journal: the loop reads the highest nonce it already knows at construction.
+    with Journal(tmp_path / "journal.sqlite") as j:
+        yield j
+
+
+def _loop(confirm_timeout_s: float, window_blocks: int | None, client: SimpleNamespace | None = None,
+          *, journal: Journal) -> TopicLoop:
+    shared = SimpleNamespace(client=client or SimpleNamespace(confirm_timeout_s=confirm_timeout_s), journal=journal)
     loop = TopicLoop(SimpleNamespace(topic_id=67), shared)  # type: ignore[arg-type]
     loop.window_blocks = window_blocks
     return loop
 
 
-def test_confirm_budget_runs_to_the_window_end_plus_two_blocks(clock: FakeMonotonic) -> None:
-    loop = _loop(confirm_timeout_s=60.0, window_blocks=16)
+def test_confirm_budget_runs_to_the_window_end_plus_two_blocks(clock: FakeMonotonic, journal: Journal) -> None:
+    loop = _loop(confirm_timeout_s=60.0, window_blocks=16, journal=journal)
     assert loop.confirm_budget(200) is None  # block time unknown: the client's default applies
     loop.blocks.observe(200)
     clock.now += 2.0
@@ -64,13 +75,13 @@ def test_confirm_budget_runs_to_the_window_end_plus_two_blocks(clock: FakeMonoto
     assert loop.confirm_budget(200) == pytest.approx(0.4)
 
 
-def test_confirm_budget_never_exceeds_the_configured_timeout(clock: FakeMonotonic) -> None:
-    loop = _loop(confirm_timeout_s=3.0, window_blocks=100)
+def test_confirm_budget_never_exceeds_the_configured_timeout(clock: FakeMonotonic, journal: Journal) -> None:
+    loop = _loop(confirm_timeout_s=3.0, window_blocks=100, journal=journal)
     loop.blocks.observe(0)
     clock.now += 50.0
     loop.blocks.observe(10)  # 5 s blocks: 90 blocks = 450 s left in the window
     assert loop.confirm_budget(0) == 3.0
-    assert _loop(confirm_timeout_s=3.0, window_blocks=None).confirm_budget(0) is None
+    assert _loop(confirm_timeout_s=3.0, window_blocks=None, journal=journal).confirm_budget(0) is None
 
 
 def test_confirm_cadence_resends_once_a_block_and_looks_twice_a_block() -> None:
@@ -82,11 +93,11 @@ def test_confirm_cadence_resends_once_a_block_and_looks_twice_a_block() -> None:
     assert rebroadcast >= scheduler.MIN_POLL_SECONDS and look >= scheduler.MIN_POLL_SECONDS
 
 
-def test_each_topic_confirms_at_its_own_pace_on_a_shared_client(clock: FakeMonotonic) -> None:
+def test_each_topic_confirms_at_its_own_pace_on_a_shared_client(clock: FakeMonotonic, journal: Journal) -> None:
     """Two topics on one client: each one's cadence comes from its own measured blocks, and the
     shared client is never written (it was: the last topic to poll set the pace for all)."""
     client = SimpleNamespace(confirm_timeout_s=60.0, rebroadcast_s=3.0, poll_interval_s=0.5)
-    fast, slow = _loop(60.0, 16, client), _loop(60.0, 16, client)
+    fast, slow = _loop(60.0, 16, client, journal=journal), _loop(60.0, 16, client, journal=journal)
     assert fast.cadence() is None  # nothing measured yet: the client's defaults apply
     fast.blocks.observe(0)
     slow.blocks.observe(0)
