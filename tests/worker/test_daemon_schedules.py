@@ -52,6 +52,8 @@ def test_interval_schedule_submits_the_newest_window_each_interval(
         # One try per 2.5 s interval over ~6 s of 1 s epochs: every other window or so, not all.
         assert 2 <= len(submitted) <= 4, submitted
         assert daemon.text().count("SUBMISSION CYCLE #") == len(submitted)
+        # The windows between ticks are skipped by design, not windows that passed unseen.
+        assert "unseen" not in daemon.text()
 
 
 def test_per_topic_end_time_stops_only_that_topic(tmp_path: Path, bundle_dir: Path, mnemonic_file: Path) -> None:
