@@ -1,6 +1,8 @@
 """The soak in small: `bench/soak.py --windows 20 --profile mild`, and the targets it must meet.
 
-The 500-window harsh run is run by hand (see bench/README.md, results in bench/results/).
+The 500-window harsh run is run by hand (see bench/README.md, results in bench/results/). Ours runs
+on the production chain timeouts here too, on 0.2 s blocks (3.2 s windows, as the hand-run soaks):
+with 0.1 s blocks a 1.6 s window on a loaded CI machine left one window unfilled in a full-suite run.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("soak")
     out = work / "soak.json"
     cmd = [sys.executable, str(ROOT / "bench" / "soak.py"), "--windows", "20", "--profile", "mild",
-           "--block-time", "0.1", "--epoch-length", "20", "--driver", "ours", "--seed", "7",
+           "--block-time", "0.2", "--epoch-length", "20", "--driver", "ours", "--seed", "7",
            "--workdir", str(work / "run"), "--json", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=str(work))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=str(work))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(out.read_text())
 
