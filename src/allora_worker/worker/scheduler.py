@@ -151,7 +151,9 @@ class TopicLoop:
         self.auto_rebroadcast = True
         self.not_before: int | None = None
         # The highest nonce (block height) known for this topic: the chain was at least that high.
-        self.highest_nonce: int | None = shared.journal.max_nonce(runtime.topic_id)
+        # Read from the journal at the first poll.
+        self.highest_nonce: int | None = None
+        self._highest_loaded = False
         # Windows that closed at heights up to here are settled (accepted, or journaled missed).
         self.scanned_to: int | None = None
         self.epoch_last_ended: int | None = None
@@ -240,6 +242,9 @@ class TopicLoop:
         if self.window_blocks is None or self.polls % 100 == 1:
             await self._refresh_topic()
         height = await client.latest_height()
+        if not self._highest_loaded:
+            self.highest_nonce = self.shared.journal.max_nonce(self.topic_id)
+            self._highest_loaded = True
         if self.highest_nonce is not None and height < self.highest_nonce:
             raise ChainChanged(
                 f"the chain is at height {height}, below nonce {self.highest_nonce} that this journal already "
