@@ -227,11 +227,16 @@ class Journal:
         """One write transaction; committed when the block ends, rolled back on any exception."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            changes = self._db.total_changes
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            if self._db.total_changes == changes:
+                # Nothing written (a read-only caller such as `status`, a no-op migration): no frame.
+                self._db.execute("COMMIT")
+                return
             # Every transaction carries the journal's tag (journal_identity: how a foreign WAL is
             # told from ours), then is copied into the database file at once: the WAL stays
             # about one transaction long, and losing it loses nothing already checkpointed.
