@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import inspect
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 
@@ -53,26 +50,19 @@ def prediction_time(data_window: str | None) -> datetime | None:
 
 
 @functools.cache
-def _loss_methods() -> object:
-    """allora_sdk.loss_methods, loaded without running `allora_sdk/__init__` (which imports the
-    SDK's whole stack, ~55 MB the daemon does without): the subpackage has only relative and
-    standard-library imports, so it loads alone under a private name."""
-    spec = importlib.util.find_spec("allora_sdk")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("allora-sdk is not installed")
-    root = Path(next(iter(spec.submodule_search_locations))) / "loss_methods"
-    name = "_allora_worker_sdk_loss_methods"
-    sub = importlib.util.spec_from_file_location(name, root / "__init__.py", submodule_search_locations=[str(root)])
-    if sub is None or sub.loader is None:
-        raise ImportError(f"cannot load {root}")
-    module = importlib.util.module_from_spec(sub)
-    sys.modules[name] = module
-    sub.loader.exec_module(module)
-    return module
+def _loss_fn_factory() -> object:
+    """The SDK's `get_default_loss_fn`, imported the ordinary way, and only when a submission's
+    horizon has passed. The import runs `allora_sdk/__init__` (its whole worker stack, ~55 MB and
+    ~1 s of CPU, see bench/bench_cli.py): a daemon pays that once, a week after its first window,
+    not at start. Loading the subpackage by file path would save it, but that is an import-system
+    trick we do not play; the loss functions stay the SDK's own."""
+    from allora_sdk.loss_methods import get_default_loss_fn
+
+    return get_default_loss_fn
 
 
 async def loss_of(method: str, truth: float, predicted: float) -> float:
-    fn = _loss_methods().get_default_loss_fn(method)  # type: ignore[attr-defined]
+    fn = _loss_fn_factory()(method)  # type: ignore[operator]
     value = fn(truth, predicted)
     if inspect.isawaitable(value):
         value = await value
