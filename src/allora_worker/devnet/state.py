@@ -76,6 +76,9 @@ class TopicState:
     listed_until: dict[int, int] = field(default_factory=dict)
     # nonce -> the active inferer set of that window (who is stored), and its size cap
     active: dict[int, set[str]] = field(default_factory=dict)
+    # The lowest EMA score of the newest active set seen: the keeper stores it per topic
+    # (GetLowestInfererScoreEma), so it outlives the window that set it.
+    last_lowest: float | None = None
     workers: set[str] = field(default_factory=set)
     windows_opened: int = 0
     last_epoch_start: int = 0
@@ -231,7 +234,9 @@ class ChainState:
             for nonce, until in list(topic.listed_until.items()):
                 if h >= until:
                     del topic.listed_until[nonce]
-                    topic.active.pop(nonce, None)
+                    closed = topic.active.pop(nonce, None)
+                    if closed:
+                        topic.last_lowest = min(self._score(topic, a) for a in closed)
             if cfg.active and (h - cfg.epoch_offset) % cfg.epoch_length == 0:
                 topic.open_nonces[h] = h + cfg.worker_submission_window
                 topic.listed_until[h] = h + cfg.worker_submission_window + cfg.nonce_linger_blocks
@@ -511,7 +516,10 @@ class ChainState:
         with self.lock:
             topic = self.topics[topic_id]
             active = topic.active.get(nonce) or set()
-            return min((self._score(topic, a) for a in active), default=None)
+            if active:
+                return min(self._score(topic, a) for a in active)
+            # Between windows (no set open): the topic's stored lowest, as the keeper keeps it.
+            return topic.last_lowest
 
     def ema_score(self, topic_id: int, address: str) -> tuple[float, int]:
         with self.lock:
