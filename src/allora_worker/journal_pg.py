@@ -208,12 +208,20 @@ class PostgresJournal(Journal):
 
     def _query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
         with self._lock:
-            try:
-                return list(self._live().execute(sql.replace("?", "%s"), tuple(args)).fetchall())
-            except psycopg.OperationalError as exc:
-                raise JournalUnavailable(
-                    f"the journal at {self.describe()} cannot be read: {redact(str(exc)).strip()}"
-                ) from None
+            # A read is safe to repeat: a connection that PostgreSQL dropped while it restarted
+            # ("terminating connection due to administrator command") is only found broken on its
+            # next use, so one failure on a connection that is now broken gets one fresh try.
+            for attempt in (1, 2):
+                try:
+                    return list(self._live().execute(sql.replace("?", "%s"), tuple(args)).fetchall())
+                except psycopg.OperationalError as exc:
+                    stale = self._conn is not None and (self._conn.broken or self._conn.closed)
+                    if attempt == 1 and stale:
+                        continue
+                    raise JournalUnavailable(
+                        f"the journal at {self.describe()} cannot be read: {redact(str(exc)).strip()}"
+                    ) from None
+            raise AssertionError("unreachable")
 
     def _migrate(self) -> None:
         from allora_worker import journal_schema

@@ -161,3 +161,21 @@ def test_performance_tables_on_postgres(pg_url: str) -> None:
         _performance_round_trip(j)
     finally:
         j.close()
+
+
+def test_postgres_reads_go_on_after_the_server_restarted(postgres_server, pg_url: str) -> None:
+    """A connection PostgreSQL dropped while it restarted is found broken only on its next use:
+    a read then gets one fresh connection instead of failing (a standby taking over right after
+    such a restart crashed on exactly this, 'terminating connection due to administrator command')."""
+    from allora_worker.journal_pg import PostgresJournal
+
+    journal = PostgresJournal(pg_url, fenced=False)
+    try:
+        journal.claim(67, 10)
+        assert journal.get(67, 10) is not None  # the connection is open and used
+        postgres_server.stop("fast")
+        postgres_server.start()
+        entry = journal.get(67, 10)
+        assert entry is not None and entry.nonce == 10
+    finally:
+        journal.close()
