@@ -217,8 +217,9 @@ class TopicLoop:
                 # Settling closed windows needs the journal; the windows stay tracked and are
                 # journaled missed once it can be written. Said once per stretch, not per poll.
                 if not self._journal_down:
-                    log.error("topic %d: the journal cannot be written (%s); closed windows will be journaled "
-                              "missed once it can: check the state directory's disk", self.topic_id, exc)
+                    log.error("topic %d: the journal cannot be written (%s); refusing to submit until it can, and "
+                              "closed windows will be journaled missed then: check the state directory's disk",
+                              self.topic_id, exc)
                 self._journal_down = True
             except Exception:
                 # One broken poll never ends the daemon: log it whole and go on.
