@@ -7,7 +7,9 @@ Kinds of sickness (what proxies and half-dead nodes in front of a gRPC port real
   error page);
 - `garbage`: `:status 200`, `application/grpc`, a message of random bytes cut off before the
   length its prefix promises, then `grpc-status: 0` (a broken proxy or node);
-- `no_status`: `application/grpc` headers and a message, but trailers without `grpc-status`.
+- `no_status`: `application/grpc` headers and an empty message, but trailers without `grpc-status`;
+- `bad_utf8`: `application/grpc`, `grpc-status: 0`, and a message whose string field is not UTF-8
+  (for GetNodeInfo: `default_node_info.moniker` = 0xED 0xA0; a broken node or proxy).
 
 It speaks HTTP/2 with the `h2` library (grpclib's own HTTP/2 layer), in a thread of the test.
 """
@@ -22,7 +24,10 @@ import h2.config
 import h2.connection
 import h2.events
 
-KINDS = ("http500", "html", "garbage", "no_status")
+KINDS = ("http500", "html", "garbage", "no_status", "bad_utf8")
+
+# GetNodeInfoResponse{default_node_info (1): DefaultNodeInfo{moniker (7): 0xED 0xA0}}: not UTF-8.
+_BAD_UTF8_NODE_INFO = b"\x0a\x04\x3a\x02\xed\xa0"
 
 
 class _Protocol(asyncio.Protocol):
@@ -62,11 +67,13 @@ class _Protocol(asyncio.Protocol):
             self.conn.send_data(stream, b"<html><body><h1>502 Bad Gateway</h1></body></html>", end_stream=True)
         else:
             self.conn.send_headers(stream, [(":status", "200"), ("content-type", "application/grpc+proto")])
-            body = os.urandom(48)
+            # no_status sends an empty message, which decodes as any type: what fails is the trailer,
+            # every time (random bytes sometimes failed at decoding first: a different sickness).
+            body = {"garbage": os.urandom(48), "bad_utf8": _BAD_UTF8_NODE_INFO}.get(self.kind, b"")
             # garbage: the length prefix promises more than arrives (a message cut off mid-way).
             promised = len(body) * 20 if self.kind == "garbage" else len(body)
             self.conn.send_data(stream, b"\x00" + promised.to_bytes(4, "big") + body)
-            trailers = [("grpc-status", "0")] if self.kind == "garbage" else [("x-sick", "1")]
+            trailers = [("x-sick", "1")] if self.kind == "no_status" else [("grpc-status", "0")]
             self.conn.send_headers(stream, trailers, end_stream=True)
 
     def _flush(self) -> None:

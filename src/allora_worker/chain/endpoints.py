@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from grpclib.client import Channel
 from grpclib.const import Status
+from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_incrementing
 
@@ -46,6 +47,22 @@ class EndpointError(ValueError):
     """An endpoint string that cannot be used."""
 
 
+class MalformedAnswer(Exception):
+    """A gRPC message that does not decode (bytes that are not UTF-8 where a string belongs, a
+    truncated field): a broken node or proxy said it, not the chain, so another endpoint is asked."""
+
+
+class _StrictProtoCodec(ProtoCodec):
+    # betterproto2 raises whatever the bytes provoke (UnicodeDecodeError, struct.error, ...), and
+    # grpclib passes it up unchanged; one type lets the pool fail over on exactly this case.
+    def decode(self, data: bytes, message_type: type) -> object:  # type: ignore[override]
+        try:
+            return super().decode(data, message_type)
+        except Exception as exc:
+            raise MalformedAnswer(f"undecodable {getattr(message_type, '__name__', message_type)} "
+                                  f"({type(exc).__name__})") from None
+
+
 @dataclass
 class Endpoint:
     url: str
@@ -60,7 +77,7 @@ class Endpoint:
 
     def open(self) -> Channel:
         if self.channel is None:
-            self.channel = Channel(host=self.host, port=self.port, ssl=self.ssl)
+            self.channel = Channel(host=self.host, port=self.port, ssl=self.ssl, codec=_StrictProtoCodec())
         return self.channel
 
     def reset(self) -> None:
@@ -109,7 +126,7 @@ def is_transport_failure(exc: BaseException) -> bool:
     # garbage answer, not the chain's.
     return isinstance(
         exc, (OSError, ConnectionError, StreamTerminatedError, ProtocolError, asyncio.TimeoutError, EOFError,
-              AssertionError)
+              AssertionError, MalformedAnswer)
     )
 
 
