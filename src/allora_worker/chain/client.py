@@ -37,10 +37,13 @@ from allora_worker.chain.protos import (
     GetLatestBlockRequest,
     GetNodeInfoRequest,
     GetTxRequest,
+    GetTxsEventRequest,
+    OrderBy,
     QueryAccountInfoRequest,
     QueryBalanceRequest,
     SimulateRequest,
     TendermintStub,
+    Tx,
     TxResponse,
     TxStub,
     emissions_module,
@@ -455,6 +458,32 @@ class ChainClient:
                 return None
             raise
         return resp.tx_response if resp.tx_response and resp.tx_response.txhash else None
+
+    async def txs_by_sender(self, address: str | None = None, *, above_height: int = 0,
+                            per_page: int = 100) -> list[tuple[TxResponse, Tx]]:
+        """This wallet's txs whose messages succeeded, oldest first, from the node's tx index.
+
+        cosmos-sdk v0.50 `GetTxsEvent` with the query `message.sender='<addr>'`: the message
+        events are dropped with a failed tx's state, so only successful txs match. A node that
+        prunes its index (or runs without one) answers fewer than were sent.
+        """
+        addr = address or self._need_wallet().address
+        query = f"message.sender='{addr}'"
+        if above_height > 0:
+            query += f" AND tx.height>{int(above_height)}"
+
+        async def fetch(page: int) -> typing.Any:
+            request = GetTxsEventRequest(query=query, order_by=OrderBy.ASC, page=page, limit=per_page)
+            return await self.pool.call("GetTxsEvent", lambda ch, t: TxStub(ch).get_txs_event(request, timeout=t))
+
+        found: list[tuple[TxResponse, Tx]] = []
+        page = 1
+        while True:
+            resp = await fetch(page)
+            found += list(zip(resp.tx_responses, resp.txs, strict=True))
+            if not resp.tx_responses or len(found) >= int(resp.total):
+                return found
+            page += 1
 
     # -- transaction primitives --------------------------------------------------------------
 

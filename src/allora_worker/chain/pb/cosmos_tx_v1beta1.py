@@ -60,6 +60,24 @@ class GetTxResponse(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class GetTxsEventRequest(betterproto2.Message):
+    events: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+    pagination: "_cosmos_base_query_v1beta1.PageRequest | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    order_by: "OrderBy" = betterproto2.field(3, betterproto2.TYPE_ENUM, default_factory=lambda: OrderBy(0))
+    page: "int" = betterproto2.field(4, betterproto2.TYPE_UINT64)
+    limit: "int" = betterproto2.field(5, betterproto2.TYPE_UINT64)
+    query: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+
+@dataclass(eq=False, repr=False)
+class GetTxsEventResponse(betterproto2.Message):
+    txs: "list[Tx]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    tx_responses: "list[_cosmos_base_abci_v1beta1.TxResponse]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+    pagination: "_cosmos_base_query_v1beta1.PageResponse | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    total: "int" = betterproto2.field(4, betterproto2.TYPE_UINT64)
+
+
+@dataclass(eq=False, repr=False)
 class ModeInfo(betterproto2.Message):
     single: "ModeInfoSingle | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, group="sum", optional=True)
     multi: "ModeInfoMulti | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, group="sum", optional=True)
@@ -74,6 +92,12 @@ class ModeInfoMulti(betterproto2.Message):
 @dataclass(eq=False, repr=False)
 class ModeInfoSingle(betterproto2.Message):
     mode: "_cosmos_tx_signing_v1beta1.SignMode" = betterproto2.field(1, betterproto2.TYPE_ENUM, default_factory=lambda: _cosmos_tx_signing_v1beta1.SignMode(0))
+
+
+class OrderBy(betterproto2.Enum):
+    UNSPECIFIED = 0
+    ASC = 1
+    DESC = 2
 
 
 @dataclass(eq=False, repr=False)
@@ -147,6 +171,13 @@ class ServiceStub(betterproto2.ServiceStub):
         return await self._unary_unary("/cosmos.tx.v1beta1.Service/GetTx", message or GetTxRequest(), GetTxResponse,
                                        timeout=timeout, deadline=deadline, metadata=metadata)
 
+    async def get_txs_event(
+        self, message: "GetTxsEventRequest | None" = None, *, timeout: "float | None" = None,
+        deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
+    ) -> "GetTxsEventResponse":
+        return await self._unary_unary("/cosmos.tx.v1beta1.Service/GetTxsEvent", message or GetTxsEventRequest(), GetTxsEventResponse,
+                                       timeout=timeout, deadline=deadline, metadata=metadata)
+
     async def simulate(
         self, message: "SimulateRequest | None" = None, *, timeout: "float | None" = None,
         deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
@@ -157,6 +188,7 @@ class ServiceStub(betterproto2.ServiceStub):
 
 
 from allora_worker.chain.pb import cosmos_base_abci_v1beta1 as _cosmos_base_abci_v1beta1
+from allora_worker.chain.pb import cosmos_base_query_v1beta1 as _cosmos_base_query_v1beta1
 from allora_worker.chain.pb import cosmos_base_v1beta1 as _cosmos_base_v1beta1
 from allora_worker.chain.pb import cosmos_crypto_multisig_v1beta1 as _cosmos_crypto_multisig_v1beta1
 from allora_worker.chain.pb import cosmos_tx_signing_v1beta1 as _cosmos_tx_signing_v1beta1

@@ -11,6 +11,7 @@ import betterproto2
 from allora_worker.chain.pb import cosmos_auth_v1beta1 as _cosmos_auth_v1beta1
 from allora_worker.chain.pb import cosmos_bank_v1beta1 as _cosmos_bank_v1beta1
 from allora_worker.chain.pb import cosmos_base_abci_v1beta1 as _cosmos_base_abci_v1beta1
+from allora_worker.chain.pb import cosmos_base_query_v1beta1 as _cosmos_base_query_v1beta1
 from allora_worker.chain.pb import cosmos_base_tendermint_v1beta1 as _cosmos_base_tendermint_v1beta1
 from allora_worker.chain.pb import cosmos_base_v1beta1 as _cosmos_base_v1beta1
 from allora_worker.chain.pb import cosmos_crypto_multisig_v1beta1 as _cosmos_crypto_multisig_v1beta1
@@ -45,6 +46,8 @@ TYPES: dict[str, type[betterproto2.Message]] = {
     "/cosmos.base.abci.v1beta1.Result": _cosmos_base_abci_v1beta1.Result,
     "/cosmos.base.abci.v1beta1.StringEvent": _cosmos_base_abci_v1beta1.StringEvent,
     "/cosmos.base.abci.v1beta1.TxResponse": _cosmos_base_abci_v1beta1.TxResponse,
+    "/cosmos.base.query.v1beta1.PageRequest": _cosmos_base_query_v1beta1.PageRequest,
+    "/cosmos.base.query.v1beta1.PageResponse": _cosmos_base_query_v1beta1.PageResponse,
     "/cosmos.base.tendermint.v1beta1.Block": _cosmos_base_tendermint_v1beta1.Block,
     "/cosmos.base.tendermint.v1beta1.GetLatestBlockRequest": _cosmos_base_tendermint_v1beta1.GetLatestBlockRequest,
     "/cosmos.base.tendermint.v1beta1.GetLatestBlockResponse": _cosmos_base_tendermint_v1beta1.GetLatestBlockResponse,
@@ -63,6 +66,8 @@ TYPES: dict[str, type[betterproto2.Message]] = {
     "/cosmos.tx.v1beta1.Fee": _cosmos_tx_v1beta1.Fee,
     "/cosmos.tx.v1beta1.GetTxRequest": _cosmos_tx_v1beta1.GetTxRequest,
     "/cosmos.tx.v1beta1.GetTxResponse": _cosmos_tx_v1beta1.GetTxResponse,
+    "/cosmos.tx.v1beta1.GetTxsEventRequest": _cosmos_tx_v1beta1.GetTxsEventRequest,
+    "/cosmos.tx.v1beta1.GetTxsEventResponse": _cosmos_tx_v1beta1.GetTxsEventResponse,
     "/cosmos.tx.v1beta1.ModeInfo": _cosmos_tx_v1beta1.ModeInfo,
     "/cosmos.tx.v1beta1.ModeInfoMulti": _cosmos_tx_v1beta1.ModeInfoMulti,
     "/cosmos.tx.v1beta1.ModeInfoSingle": _cosmos_tx_v1beta1.ModeInfoSingle,
