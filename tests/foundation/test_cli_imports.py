@@ -82,9 +82,8 @@ def test_light_commands_import_no_chain_market_or_model_code(argv: list[str], wo
     code, modules = loaded_after(argv, workdir, {"MNEMONIC_FILE": str(mnemonic)})
     assert code == 0, f"{argv} exited {code}"
     found = {m if m.startswith("allora_worker") else m.split(".")[0] for m in heavy(modules)}
-    # Only `config check` verifies the mnemonic's BIP39 checksum, which needs bip_utils.
-    if argv != ["config", "check"]:
-        found |= {m.split(".")[0] for m in modules if m.split(".")[0] == "bip_utils"}
+    # `config check` verifies the mnemonic's BIP39 checksum, with `mnemonic`, not bip_utils.
+    found |= {m.split(".")[0] for m in modules if m.split(".")[0] == "bip_utils"}
     assert not found, f"{argv} imported {sorted(found)}"
 
 
@@ -97,11 +96,12 @@ def test_the_probe_sees_what_a_command_imports_when_it_runs(workdir: Path) -> No
 
 def test_the_daemon_loads_no_sdk_stack(tmp_path: Path) -> None:
     """`run` imports the worker service; its protobuf types are chain/pb, not allora_sdk's (whose
-    package __init__ loads cosmpy, aiohttp, grpcio, requests and websockets: ~55 MB, ~1 s)."""
+    package __init__ loads cosmpy, aiohttp, grpcio, requests and websockets: ~55 MB, ~1 s), and
+    its wallet is not bip_utils' (every coin it knows: ~14 MB kept for the daemon's life)."""
     out = tmp_path / "modules.json"
     probe = ("import json, sys; import allora_worker.worker.service; "
              f"json.dump(sorted(sys.modules), open({str(out)!r}, 'w'))")
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=120)
     loaded = {m.split(".")[0] for m in json.loads(out.read_text())}
     assert "allora_worker" in loaded
-    assert loaded & {"allora_sdk", "cosmpy", "aiohttp", "grpc", "requests", "websockets"} == set()
+    assert loaded & {"allora_sdk", "cosmpy", "aiohttp", "grpc", "requests", "websockets", "bip_utils"} == set()

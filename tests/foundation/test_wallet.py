@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,40 @@ def test_expected_address_must_match() -> None:
     with pytest.raises(WalletError, match="ALLORA_WALLET_ADDR"):
         load_wallet(TEST_MNEMONIC, None, other)
     assert load_wallet(TEST_MNEMONIC, None, TEST_ADDRESS).address == TEST_ADDRESS
+
+
+@pytest.mark.parametrize("words", [12, 15, 18, 21, 24])
+def test_wallet_derives_what_bip_utils_derives(words: int) -> None:
+    """The wallet uses mnemonic + bip32 + bech32 (light imports); bip-utils, which the devnet
+    still uses, is the independent reference: same key, same address, same verdicts."""
+    from bip_utils import (
+        Bech32Decoder,
+        Bip39MnemonicGenerator,
+        Bip39MnemonicValidator,
+        Bip39SeedGenerator,
+        Bip39WordsNum,
+        Bip44,
+        Bip44Changes,
+        Bip44Coins,
+    )
+
+    from allora_worker.wallet_format import is_valid_address
+
+    for _ in range(4):
+        phrase = str(Bip39MnemonicGenerator().FromWordsNumber(Bip39WordsNum(words)))
+        ref = (Bip44.FromSeed(Bip39SeedGenerator(phrase).Generate(), Bip44Coins.COSMOS)
+               .Purpose().Coin().Account(0).Change(Bip44Changes.CHAIN_EXT).AddressIndex(0))
+        ref_key = ref.PrivateKey().Raw().ToBytes()
+        wallet = Wallet.from_mnemonic(phrase)
+        assert wallet.public_key == ref.PublicKey().RawCompressed().ToBytes()
+        assert wallet.address == Wallet.from_private_key(ref_key).address
+        assert Bech32Decoder.Decode("allo", wallet.address) == hashlib.new(
+            "ripemd160", hashlib.sha256(wallet.public_key).digest()).digest()
+        assert is_valid_address(wallet.address)
+        assert not is_valid_address(wallet.address[:-1] + ("q" if wallet.address[-1] != "q" else "p"))
+        assert not is_valid_address("cosmos" + wallet.address[4:])
+        # A swapped pair of words: both checks must agree on the checksum verdict.
+        split = phrase.split()
+        split[0], split[1] = split[1], split[0]
+        swapped = " ".join(split)
+        assert (check_mnemonic(swapped) is None) == Bip39MnemonicValidator().IsValid(swapped)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import coincurve
 import coincurve.ecdsa
-from bip_utils import Bech32Encoder, Bip32Slip10Secp256k1, Bip39SeedGenerator
+from bech32 import bech32_encode, convertbits
+from bip32 import BIP32
+from mnemonic import Mnemonic
 
 from allora_worker.secrets import register_secret
 from allora_worker.wallet_format import BECH32_PREFIX, check_mnemonic, check_private_file, normalize_mnemonic
@@ -28,7 +30,9 @@ class WalletError(ValueError):
 def address_from_pubkey(pubkey: bytes, prefix: str = BECH32_PREFIX) -> str:
     """Cosmos address: bech32(prefix, ripemd160(sha256(compressed pubkey)))."""
     digest = hashlib.new("ripemd160", hashlib.sha256(pubkey).digest()).digest()
-    address: str = Bech32Encoder.Encode(prefix, digest)
+    words = convertbits(digest, 8, 5)
+    assert words is not None  # 8-to-5 bits with padding always converts
+    address: str = bech32_encode(prefix, words)
     return address
 
 
@@ -58,9 +62,10 @@ class Wallet:
         problem = check_mnemonic(phrase)
         if problem:
             raise WalletError(problem)
-        seed = Bip39SeedGenerator(phrase).Generate()
-        node = Bip32Slip10Secp256k1.FromSeed(seed).DerivePath(HD_PATH)
-        return cls.from_private_key(node.PrivateKey().Raw().ToBytes(), prefix)
+        # BIP39 seed with the empty passphrase, then BIP32 over secp256k1 along the Cosmos path.
+        seed = Mnemonic.to_seed(phrase, passphrase="")
+        key: bytes = BIP32.from_seed(seed).get_privkey_from_path(HD_PATH)
+        return cls.from_private_key(key, prefix)
 
     @classmethod
     def from_private_key(cls, key: bytes, prefix: str = BECH32_PREFIX) -> Wallet:
