@@ -1,8 +1,8 @@
 """Models a data scientist would bring: trained here on the real bundled candles, then exported.
 
 Each helper returns the native estimator and its ONNX bytes, exported the way the exporters'
-own documentation shows (skl2onnx for scikit-learn, onnxmltools for LightGBM), with a double
-input so that no precision is lost before the graph runs.
+own documentation shows (skl2onnx for scikit-learn; LightGBM through our double-precision
+`lightgbm_to_onnx`), with a double input so that no precision is lost before the graph runs.
 """
 
 from __future__ import annotations
@@ -55,16 +55,24 @@ def sklearn_pipeline(candles: pd.DataFrame) -> Brought:
 
 
 def lightgbm_model(candles: pd.DataFrame) -> Brought:
+    """A LightGBM regressor exported in double precision (the way docs/MODEL.md shows)."""
     import lightgbm as lgb
-    from onnxmltools import convert_lightgbm
-    from onnxmltools.convert.common.data_types import DoubleTensorType
+
+    from allora_worker.model.onnx_export import lightgbm_to_onnx
 
     X, y, X_test = _split(candles, LGBM_FEATURES)
     model = lgb.LGBMRegressor(n_estimators=150, num_leaves=8, min_child_samples=200, learning_rate=0.03,
                               deterministic=True, force_row_wise=True, n_jobs=1, verbose=-1).fit(X, y)
-    onx = convert_lightgbm(model, initial_types=[("input", DoubleTensorType([None, X.shape[1]]))],
-                           target_opset=15)
-    return Brought(model, onx.SerializeToString(), LGBM_FEATURES, X_test)
+    return Brought(model, lightgbm_to_onnx(model, X.shape[1]), LGBM_FEATURES, X_test)
+
+
+def onnxmltools_float_export(model: Any, width: int) -> bytes:
+    """The same model through onnxmltools' own converter (float32 trees), for comparison."""
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import DoubleTensorType
+
+    onx = convert_lightgbm(model, initial_types=[("input", DoubleTensorType([None, width]))], target_opset=15)
+    return bytes(onx.SerializeToString())
 
 
 # The original script's names for features, and what they are in this worker's terms (written

@@ -37,7 +37,7 @@ def test_the_section_has_one_example_per_kind() -> None:
     joined = "\n".join(scripts)
     for needle in ("bundle import-onnx", "bundle convert-legacy", "--predict-url", "--predictor"):
         assert needle in joined, needle
-    assert len(scripts) == 4 and len(_blocks("toml")) == 1
+    assert len(scripts) == 5 and len(_blocks("toml")) == 1
 
 
 def test_the_toml_example_is_a_valid_topic() -> None:
@@ -57,3 +57,4 @@ def test_every_worked_example_runs(tmp_path: Path) -> None:
         assert done.returncode == 0, f"example {number} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     assert not list((tmp_path / "models" / "converted").glob("*.pkl"))
     assert (tmp_path / "models" / "my-onnx" / "model.onnx").is_file()
+    assert (tmp_path / "models" / "lgbm" / "model.onnx").is_file()

@@ -14,8 +14,8 @@ from allora_worker.cli import app
 from allora_worker.model.bundle import load_bundle
 from allora_worker.model.errors import BundleError, BundleIntegrityError
 from allora_worker.model.features import HISTORY_HOURS
-from allora_worker.model.onnx_import import agreement, import_onnx
-from tests.model.byom_support import Brought, lightgbm_model, sklearn_pipeline
+from allora_worker.model.onnx_import import import_onnx
+from tests.model.byom_support import Brought, lightgbm_model, onnxmltools_float_export, sklearn_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,12 @@ def pipeline(candles: pd.DataFrame) -> Brought:
 
 
 @pytest.fixture(scope="module")
-def booster(candles: pd.DataFrame) -> Brought:
-    return lightgbm_model(candles)
+def booster() -> Brought:
+    # 12,000 hours (2020-02 .. 2021-06): held-out predictions come within 1e-4 of zero, where
+    # float32 trees showed their error; the newest 5,000 hours alone all predict about +0.2.
+    from allora_worker.market.bundled import load_bundled
+
+    return lightgbm_model(load_bundled("binance").iloc[-12000:])
 
 
 def _write(tmp_path: Path, brought: Brought, name: str = "model.onnx") -> Path:
@@ -65,15 +69,42 @@ def test_cli_imports_a_pipeline_and_it_predicts_like_sklearn(pipeline: Brought, 
     assert bundle.predict(window) == pytest.approx(float(pipeline.native.predict(row)[0]), rel=1e-6, abs=1e-15)
 
 
-def test_lightgbm_import_agrees_with_native(booster: Brought, candles: pd.DataFrame, tmp_path: Path) -> None:
+def test_lightgbm_import_agrees_with_native_elementwise(booster: Brought, candles: pd.DataFrame,
+                                                        tmp_path: Path) -> None:
     bundle, _ = import_onnx(_write(tmp_path, booster), booster.features, tmp_path / "b", candles=candles,
                             data_source="test")
     got = bundle.model.predict(booster.X_test)
     want = booster.native.predict(booster.X_test)
-    # onnxmltools sums the trees in float32: agreement is relative to the prediction scale.
-    result = agreement(want, got)
-    assert result.ok, result.describe()
-    assert result.rows > 500 and result.scale > 1e-3
+    assert len(want) > 3000 and np.min(np.abs(want)) < 1e-4
+    # Double thresholds and leaves: every prediction within 1e-6 of its own value, even near zero.
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+    # Why lightgbm_to_onnx exists: onnxmltools' float32 trees miss that bound on the same rows. If
+    # this starts passing, onnxmltools became exact and our export can go.
+    from allora_worker.model.models.onnx import OnnxModel
+
+    floats = OnnxModel.from_bytes(onnxmltools_float_export(booster.native, len(booster.features)), booster.features)
+    assert np.max(np.abs(floats.predict(booster.X_test) - want) / np.abs(want)) > 1e-6
+
+
+def test_lightgbm_models_that_are_not_a_plain_sum_of_trees_are_refused_in_words() -> None:
+    import lightgbm as lgb
+
+    from allora_worker.model.onnx_export import ExportError, lightgbm_to_onnx
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = np.exp(X[:, 0])
+    common = {"n_estimators": 3, "verbose": -1, "n_jobs": 1}
+    cases = [
+        (lgb.LGBMRegressor(objective="poisson", **common), "objective 'poisson'"),
+        (lgb.LGBMRegressor(boosting_type="rf", bagging_freq=1, bagging_fraction=0.5, **common), "average"),
+        (lgb.LGBMRegressor(linear_tree=True, **common), "linear trees"),
+    ]
+    for model, words in cases:
+        with pytest.raises(ExportError, match=words):
+            lightgbm_to_onnx(model.fit(X, y), 3)
+    with pytest.raises(ExportError, match="reads 3 features, not 4"):
+        lightgbm_to_onnx(lgb.LGBMRegressor(**common).fit(X, y), 4)
 
 
 def test_wrong_width_unknown_feature_and_bad_reference_are_refused(pipeline: Brought, candles: pd.DataFrame,

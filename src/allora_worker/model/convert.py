@@ -21,10 +21,10 @@ from allora_worker.model.bundle import LoadedBundle, load_bundle, write_bundle
 from allora_worker.model.errors import BundleError
 from allora_worker.model.features import FEATURE_NAMES, HISTORY_HOURS, MA_WINDOWS, RETURN_WINDOWS, VOL_WINDOWS
 from allora_worker.model.models.onnx import OnnxModel, OnnxSignatureError
+from allora_worker.model.onnx_export import OPSET, ExportError, lightgbm_to_onnx
 from allora_worker.model.onnx_import import AGREEMENT_RTOL, Agreement, agreement, complete_rows
 
 HOLDOUT_HOURS = 2000
-OPSET = 15  # the newest default opset both skl2onnx and onnxmltools convert to
 
 # Names the original scripts used for a quantity this worker computes the same way. Only exact
 # equivalents: a simple (not log) return or a differently defined volatility is refused instead.
@@ -87,11 +87,14 @@ def to_onnx(estimator: Any, width: int) -> bytes:
                 onx = convert_sklearn(estimator, initial_types=[("features", FloatTensorType([None, width]))],
                                       target_opset=OPSET)
         elif library == "lightgbm":
-            from onnxmltools import convert_lightgbm
-            from onnxmltools.convert.common.data_types import DoubleTensorType
+            try:  # double thresholds and leaves: LightGBM's own numbers (see onnx_export)
+                return lightgbm_to_onnx(estimator, width)
+            except ExportError:  # rf, exp link, linear trees: onnxmltools' float32 graph, checked below
+                from onnxmltools import convert_lightgbm
+                from onnxmltools.convert.common.data_types import DoubleTensorType
 
-            onx = convert_lightgbm(estimator, initial_types=[("features", DoubleTensorType([None, width]))],
-                                   target_opset=OPSET)
+                onx = convert_lightgbm(estimator, initial_types=[("features", DoubleTensorType([None, width]))],
+                                       target_opset=OPSET)
         elif library == "xgboost":
             from onnxmltools import convert_xgboost
             from onnxmltools.convert.common.data_types import FloatTensorType
