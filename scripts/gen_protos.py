@@ -56,7 +56,8 @@ ROOTS: dict[str, tuple[str, ...]] = {
 _EMISSIONS_QUERIES = ("get_params", "get_topic", "is_topic_active", "get_unfulfilled_worker_nonces",
                       "is_worker_nonce_unfulfilled", "get_worker_submission_window_status",
                       "can_submit_worker_payload", "is_worker_registered_in_topic_id", "get_inferer_score_ema",
-                      "get_current_lowest_inferer_score", "get_network_inferences_at_block")
+                      "get_current_lowest_inferer_score", "get_network_inferences_at_block",
+                      "get_inferences_at_block")
 # RPCs the worker calls: (protobuf package, SDK stub class) -> method names.
 RPCS: dict[tuple[str, str], tuple[str, ...]] = {
     ("cosmos.auth.v1beta1", "QueryStub"): ("account_info",),

@@ -248,17 +248,36 @@ def test_the_label_follows_the_topics_output_arity() -> None:
     assert ADAPTERS[9].inference(None, 67, 10, "allo1x", "0.5").value == "0.5"
 
 
-async def test_admission_after_the_window_closed_is_unknown_not_refused(chain) -> None:  # type: ignore[no-untyped-def]
-    # "Not found" once the window has closed proves nothing (the chain moves the window's
-    # inferences on at close): unknown, which the journal records as confirmed, never a false
-    # not_admitted.
+@pytest.mark.parametrize("version", [9, 10])
+async def test_admission_after_the_window_closed_is_read_from_the_set_the_chain_kept(  # type: ignore[no-untyped-def]
+        chain, version: int) -> None:
+    # Once the window has closed the chain no longer holds anyone's inference for it (it cleared
+    # them at close): the set it wrote under the nonce (GetInferencesAtBlock) says admitted or not.
+    # Before: "not found" after close was reported unknown and journaled confirmed.
     wallet = new_wallet()
     topic = TopicConfig(id=TOPIC, epoch_length=40, worker_submission_window=35, epoch_offset=2,
                         max_active_inferers=1, rivals={"allo1rivala": 0.9}, ema_scores={wallet.address: 0.1})
-    devnet, client = await chain(wallet, topic, auto_blocks=False)
+    devnet, client = await chain(wallet, topic, auto_blocks=False, emissions_version=version)
     nonce = await _open_nonce(client)
     await _submit_in_next_block(devnet, client, nonce, "0.1")
     assert (await client.admission(TOPIC, nonce)).stored is False
     await devnet.advance_blocks(nonce + 36 - devnet.height)
     assert not await client.is_nonce_open(TOPIC, nonce)
-    assert (await client.admission(TOPIC, nonce)).stored is None
+    late = await client.admission(TOPIC, nonce)
+    assert late.stored is False and late.our_score == 0.1 and late.lowest_score == 0.9
+
+
+@pytest.mark.parametrize("version", [9, 10])
+async def test_an_admitted_inference_is_found_in_the_closed_windows_set(chain, version: int) -> None:  # type: ignore[no-untyped-def]
+    wallet = new_wallet()
+    topic = TopicConfig(id=TOPIC, epoch_length=40, worker_submission_window=35, epoch_offset=2,
+                        max_active_inferers=2, rivals={"allo1rivala": 0.9}, ema_scores={wallet.address: 0.1})
+    devnet, client = await chain(wallet, topic, auto_blocks=False, emissions_version=version)
+    nonce = await _open_nonce(client)
+    await _submit_in_next_block(devnet, client, nonce, "0.1")
+    assert (await client.admission(TOPIC, nonce)).stored is True  # held while the window is open
+    await devnet.advance_blocks(nonce + 36 - devnet.height)
+    assert not await client.is_nonce_open(TOPIC, nonce)
+    assert (await client.admission(TOPIC, nonce)).stored is True  # now from the set kept at close
+    # A window nobody filled keeps no set: unknown, never a false not_admitted.
+    assert (await client.admission(TOPIC, nonce - 1)).stored is None

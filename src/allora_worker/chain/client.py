@@ -104,7 +104,7 @@ class SubmitResult:
 class Admission:
     """Whether the chain stored our inference for a nonce, with the scores that decided it."""
 
-    stored: bool | None  # None: this emissions version cannot tell
+    stored: bool | None  # None: the chain could not tell (a failed query, or a pruned closed set)
     our_score: float | None = None
     lowest_score: float | None = None
 
@@ -360,32 +360,45 @@ class ChainClient:
 
     async def admission(self, topic_id: int, nonce: int) -> Admission:
         """Ask the chain whether it stored our inference for `nonce` (code 0 does not promise it:
-        a full active set keeps the best EMA scores, PlanInferenceAdmission), and the scores."""
+        a full active set keeps the best EMA scores, PlanInferenceAdmission), and the scores.
+
+        While the window is open the chain holds our inference only if we are in its active set;
+        once it has closed, the set it kept for the nonce (GetInferencesAtBlock) is the answer.
+        """
         address = self._need_wallet().address
         try:
-            stored: typing.Any = await self._em(
-                "GetWorkerLatestInputInferenceByTopicId",
+            stored: bool | None = await self._em(
+                "GetWorkerLatestInferenceByTopicId",
                 lambda a, q, t: a.admitted(q, topic_id, nonce, address, t),
             )
         except E.ChainError as exc:
-            # Unknown is reported as stored (the tx did land); the log says we could not check.
-            log.info("admission of topic %d nonce %d unknown: %s", topic_id, nonce, describe(exc))
+            log.info("admission of topic %d nonce %d: live check failed: %s", topic_id, nonce, describe(exc))
             stored = None
-        if stored is False:
-            # The query shows the live window's inferences; once the window has closed the chain
-            # may have moved them on, so "not found" then proves nothing: report unknown.
+        if stored is not True:
+            # Not held (or not known) now: if the window has closed, the kept set settles it.
             try:
                 still_open = await self.is_nonce_open(topic_id, nonce)
             except E.ChainError:
-                still_open = False
+                still_open = True  # cannot tell: keep what the live check said
             if not still_open:
-                log.info("admission of topic %d nonce %d unknown: its window closed before the check",
-                         topic_id, nonce)
-                stored = None
+                stored = await self._closed_set_admission(topic_id, nonce, address)
         ours = lowest = None
         if stored is False:
             ours, lowest = await self._scores(topic_id, address)
         return Admission(stored=stored, our_score=ours, lowest_score=lowest)
+
+    async def _closed_set_admission(self, topic_id: int, nonce: int, address: str) -> bool | None:
+        try:
+            kept: bool | None = await self._em(
+                "GetInferencesAtBlock", lambda a, q, t: a.in_closed_set(q, topic_id, nonce, address, t))
+        except E.ChainError as exc:
+            log.info("admission of topic %d nonce %d unknown: the closed window's set could not be read: %s",
+                     topic_id, nonce, describe(exc))
+            return None
+        if kept is None:
+            log.info("admission of topic %d nonce %d unknown: the chain keeps no inferences for the closed "
+                     "window (never written, or pruned since)", topic_id, nonce)
+        return kept
 
     async def _scores(self, topic_id: int, address: str) -> tuple[float | None, float | None]:
         def score(resp: typing.Any) -> float | None:

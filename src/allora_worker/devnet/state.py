@@ -82,6 +82,10 @@ class TopicState:
     workers: set[str] = field(default_factory=set)
     windows_opened: int = 0
     last_epoch_start: int = 0
+    # nonce -> the active set's inferences written when the window closed, sorted by inferer:
+    # (inferer, value). allora-chain x/emissions/keeper/actor_utils/worker.go CloseWorkerNonce ->
+    # closeActiveInferencesSet -> InsertActiveInferences (allInferences, read by GetInferencesAtBlock).
+    closed_sets: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -237,6 +241,8 @@ class ChainState:
                     closed = topic.active.pop(nonce, None)
                     if closed:
                         topic.last_lowest = min(self._score(topic, a) for a in closed)
+                        # With no active inferer the chain writes nothing (ErrNoQualifiedInferers).
+                        topic.closed_sets[nonce] = self._close_set(topic, nonce, closed)
             if cfg.active and (h - cfg.epoch_offset) % cfg.epoch_length == 0:
                 topic.open_nonces[h] = h + cfg.worker_submission_window
                 topic.listed_until[h] = h + cfg.worker_submission_window + cfg.nonce_linger_blocks
@@ -508,6 +514,35 @@ class ChainState:
         value = values[0].value if values else inference.value
         self.inferences.append(AcceptedInference(topic.config.id, nonce, worker, value, self.height, tx.txhash))
         return None
+
+    def _close_set(self, topic: TopicState, nonce: int, active: set[str]) -> list[tuple[str, str]]:
+        stored = {i.worker: i.value for i in self.inferences if i.topic_id == topic.config.id and i.nonce == nonce}
+        # Rivals are simulated and their values not modelled: "0" stands in for theirs.
+        return [(a, stored.get(a, "0")) for a in sorted(active)]
+
+    def inferences_at_block(self, topic_id: int, nonce: int) -> list[tuple[str, str]]:
+        """The inferences the chain kept for a closed window (empty while it is open, or if none)."""
+        with self.lock:
+            topic = self.topics.get(topic_id)
+            return list(topic.closed_sets.get(nonce, [])) if topic is not None else []
+
+    def live_inference(self, topic_id: int, worker: str) -> AcceptedInference | None:
+        """The worker's inference the keeper holds for the topic's open window, or None.
+
+        allora-chain keeps one inference per (topic, worker) only while the worker is in an open
+        window's active set (x/emissions/keeper/worker.go, WorkerKeeper.InsertInference); eviction removes it
+        (RemoveInference) and closing the window clears them all (ResetWorkersIndividualSubmissionsForTopic).
+        """
+        with self.lock:
+            topic = self.topics.get(topic_id)
+            if topic is None:
+                return None
+            nonces = [n for n, members in topic.active.items() if worker in members]
+            if not nonces:
+                return None
+            newest = max(nonces)
+            mine = [i for i in self.inferences if i.topic_id == topic_id and i.nonce == newest and i.worker == worker]
+            return mine[-1] if mine else None
 
     def _score(self, topic: TopicState, address: str) -> float:
         return self.ema.get((topic.config.id, address), (topic.config.initial_ema, 0))[0]

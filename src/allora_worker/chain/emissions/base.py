@@ -50,8 +50,26 @@ class EmissionsAdapter:
         return "one value"
 
     async def admitted(self, stub: TAny, topic_id: int, nonce: int, address: str, timeout: float) -> bool | None:
-        """Whether the chain stores our inference for `nonce`; None when this version cannot tell."""
+        """While the window is open: whether the chain holds our inference for `nonce` in the
+        window's active set; None when this version cannot tell."""
         return None
+
+    async def in_closed_set(self, stub: TAny, topic_id: int, nonce: int, address: str,
+                            timeout: float) -> bool | None:
+        """After the window closed: whether our inference is in the set the chain kept for `nonce`.
+
+        Closing a window writes its active set's inferences under the nonce (allora-chain
+        x/emissions/keeper/actor_utils/worker.go CloseWorkerNonce -> InsertActiveInferences), read
+        by GetInferencesAtBlock (v9 and v10 alike). An empty set says nothing: a code-0 tx that was
+        not admitted met a full set, so a closed window without us still lists others; empty means
+        the set was never written or was pruned since (PruneRecordsAfterRewards): unknown.
+        """
+        resp = await stub.get_inferences_at_block(
+            self.pkg.GetInferencesAtBlockRequest(topic_id=topic_id, block_height=nonce), timeout=timeout)
+        kept = list(resp.inferences.inferences) if resp.inferences is not None else []
+        if not kept:
+            return None
+        return any(i.inferer == address for i in kept)
 
     # -- shared --------------------------------------------------------------------------------
 

@@ -37,6 +37,17 @@ class GetCurrentLowestInfererScoreResponse(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class GetInferencesAtBlockRequest(betterproto2.Message):
+    topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
+    block_height: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+
+@dataclass(eq=False, repr=False)
+class GetInferencesAtBlockResponse(betterproto2.Message):
+    inferences: "Inferences | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+@dataclass(eq=False, repr=False)
 class GetInfererScoreEmaRequest(betterproto2.Message):
     topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
     inferer: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -119,6 +130,21 @@ class GetWorkerSubmissionWindowStatusResponse(betterproto2.Message):
     is_registered: "bool" = betterproto2.field(7, betterproto2.TYPE_BOOL)
     is_whitelisted: "bool" = betterproto2.field(8, betterproto2.TYPE_BOOL)
     is_topic_active: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
+
+
+@dataclass(eq=False, repr=False)
+class Inference(betterproto2.Message):
+    topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
+    block_height: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+    inferer: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    extra_data: "bytes" = betterproto2.field(5, betterproto2.TYPE_BYTES)
+    proof: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    values: "list[str]" = betterproto2.field(7, betterproto2.TYPE_STRING, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
+class Inferences(betterproto2.Message):
+    inferences: "list[Inference]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
 @dataclass(eq=False, repr=False)
@@ -385,6 +411,13 @@ class QueryServiceStub(betterproto2.ServiceStub):
         deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
     ) -> "GetNetworkInferencesAtBlockResponse":
         return await self._unary_unary("/emissions.v10.QueryService/GetNetworkInferencesAtBlock", message or GetNetworkInferencesAtBlockRequest(), GetNetworkInferencesAtBlockResponse,
+                                       timeout=timeout, deadline=deadline, metadata=metadata)
+
+    async def get_inferences_at_block(
+        self, message: "GetInferencesAtBlockRequest | None" = None, *, timeout: "float | None" = None,
+        deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
+    ) -> "GetInferencesAtBlockResponse":
+        return await self._unary_unary("/emissions.v10.QueryService/GetInferencesAtBlock", message or GetInferencesAtBlockRequest(), GetInferencesAtBlockResponse,
                                        timeout=timeout, deadline=deadline, metadata=metadata)
 
     async def get_worker_latest_input_inference_by_topic_id(

@@ -26,6 +26,11 @@ class Inference(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class Inferences(betterproto2.Message):
+    inferences: "list[Inference]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+@dataclass(eq=False, repr=False)
 class Nonce(betterproto2.Message):
     block_height: "int" = betterproto2.field(1, betterproto2.TYPE_INT64)
 

@@ -37,6 +37,17 @@ class GetCurrentLowestInfererScoreResponse(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class GetInferencesAtBlockRequest(betterproto2.Message):
+    topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
+    block_height: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+
+@dataclass(eq=False, repr=False)
+class GetInferencesAtBlockResponse(betterproto2.Message):
+    inferences: "_emissions_v3.Inferences | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+@dataclass(eq=False, repr=False)
 class GetInfererScoreEmaRequest(betterproto2.Message):
     topic_id: "int" = betterproto2.field(1, betterproto2.TYPE_UINT64)
     inferer: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -367,6 +378,13 @@ class QueryServiceStub(betterproto2.ServiceStub):
         deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
     ) -> "GetNetworkInferencesAtBlockResponse":
         return await self._unary_unary("/emissions.v9.QueryService/GetNetworkInferencesAtBlock", message or GetNetworkInferencesAtBlockRequest(), GetNetworkInferencesAtBlockResponse,
+                                       timeout=timeout, deadline=deadline, metadata=metadata)
+
+    async def get_inferences_at_block(
+        self, message: "GetInferencesAtBlockRequest | None" = None, *, timeout: "float | None" = None,
+        deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
+    ) -> "GetInferencesAtBlockResponse":
+        return await self._unary_unary("/emissions.v9.QueryService/GetInferencesAtBlock", message or GetInferencesAtBlockRequest(), GetInferencesAtBlockResponse,
                                        timeout=timeout, deadline=deadline, metadata=metadata)
 
     async def get_worker_latest_inference_by_topic_id(

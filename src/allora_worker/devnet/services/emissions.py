@@ -107,6 +107,14 @@ class EmissionsQueryService(DevnetService):
                 em.GetNetworkInferencesAtBlockRequest,
                 em.GetNetworkInferencesAtBlockResponse,
             ),
+            # allora-chain x/emissions/keeper/queryserver/query_server_inferences.go: the set the
+            # chain wrote when the window closed (empty before, or when nobody was active).
+            (
+                "GetInferencesAtBlock",
+                self.inferences_at_block,
+                em.GetInferencesAtBlockRequest,
+                em.GetInferencesAtBlockResponse,
+            ),
         ]
         if self.VERSION >= 10:
             methods.append((
@@ -115,7 +123,34 @@ class EmissionsQueryService(DevnetService):
                 em.GetWorkerLatestInputInferenceByTopicIdRequest,
                 em.GetWorkerLatestInputInferenceByTopicIdResponse,
             ))
+        else:
+            methods.append((
+                "GetWorkerLatestInferenceByTopicId",
+                self.latest_inference,
+                em.GetWorkerLatestInferenceByTopicIdRequest,
+                em.GetWorkerLatestInferenceByTopicIdResponse,
+            ))
         return methods
+
+    def inferences_at_block(self, request: Any) -> Any:
+        self._topic(request.topic_id)
+        stored = self.state.inferences_at_block(request.topic_id, request.block_height)
+        if self.VERSION >= 10:
+            inferences = [v10.Inference(topic_id=request.topic_id, block_height=request.block_height, inferer=a,
+                                        values=[value]) for a, value in stored]
+            return v10.GetInferencesAtBlockResponse(inferences=v10.Inferences(inferences=inferences))
+        old = [v3.Inference(topic_id=request.topic_id, block_height=request.block_height, inferer=a, value=value)
+               for a, value in stored]
+        return self.em.GetInferencesAtBlockResponse(inferences=v3.Inferences(inferences=old))
+
+    def latest_inference(self, request: Any) -> Any:
+        """v9: the worker's inference held for the open window (keeper GetWorkerLatestInferenceByTopicId)."""
+        self._topic(request.topic_id)
+        live = self.state.live_inference(request.topic_id, request.worker_address)
+        if live is None:
+            raise GRPCError(Status.NOT_FOUND, "worker inference not found: not found")
+        return self.em.GetWorkerLatestInferenceByTopicIdResponse(latest_inference=v3.Inference(
+            topic_id=live.topic_id, block_height=live.nonce, inferer=live.worker, value=live.value))
 
     def network_inferences_at_block(
         self, request: Any
@@ -276,12 +311,10 @@ class EmissionsQueryService(DevnetService):
     def latest_input_inference(
         self, request: Any
     ) -> Any:
-        mine = [
-            i for i in self.state.accepted_inferences(request.topic_id) if i.worker == request.worker_address
-        ]
-        if not mine:
+        # Held only while the worker is in an open window's active set (ChainState.live_inference).
+        last = self.state.live_inference(request.topic_id, request.worker_address)
+        if last is None:
             raise GRPCError(Status.NOT_FOUND, "worker inference not found: not found")
-        last = mine[-1]
         return self.em.GetWorkerLatestInputInferenceByTopicIdResponse(
             latest_input_inference=self.em.InputInference(
                 topic_id=last.topic_id,
