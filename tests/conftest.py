@@ -22,9 +22,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         if name in _USER_VARIABLES or name.startswith("ALLORA_WORKER_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    secrets.clear_for_tests()
+    # A fresh registry per test: secrets one test registers never mask another's output.
+    monkeypatch.setattr(secrets, "REGISTRY", secrets.SecretRegistry())
     yield
-    secrets.clear_for_tests()
 
 
 @pytest.fixture

@@ -21,44 +21,60 @@ _pattern: re.Pattern[str] | None = None
 _MIN_SECRET_LEN = 6
 
 
+class SecretRegistry:
+    """The secrets one process has read, and the pattern that masks them all."""
+
+    def __init__(self) -> None:
+        # Log records are formatted on whichever thread emits them (the health server's, the
+        # event loop's): registration and the compiled pattern are shared across threads.
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def register(self, value: str | None) -> None:
+        """Remember a secret (and, for a mnemonic, its word sequence with any spacing)."""
+        if not value:
+            return
+        value = value.strip()
+        if len(value) < _MIN_SECRET_LEN:
+            return
+        with self._lock:
+            self._secrets.add(value)
+            self._pattern = None
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._secrets:
+                parts = []
+                for secret in sorted(self._secrets, key=len, reverse=True):
+                    words = secret.split()
+                    # A mnemonic may be re-wrapped by whoever prints it: match any whitespace between words.
+                    escaped = [re.escape(w) for w in words]
+                    parts.append(r"\s+".join(escaped) if len(escaped) > 1 else re.escape(secret))
+                self._pattern = re.compile("|".join(parts))
+            return self._pattern
+
+    def redact(self, text: str) -> str:
+        """`text` with every registered secret replaced by `***`."""
+        pattern = self._compiled()
+        if pattern is None or not text:
+            return text
+        return pattern.sub(REDACTED, text)
+
+
+# The process's one registry. The functions below look it up on every call (never bind it at
+# import), so whoever needs a separate set of secrets (a test, an embedding host) replaces it.
+REGISTRY = SecretRegistry()
+
+
 def register_secret(value: str | None) -> None:
-    """Remember a secret (and, for a mnemonic, its word sequence with any spacing)."""
-    global _pattern
-    if not value:
-        return
-    value = value.strip()
-    if len(value) < _MIN_SECRET_LEN:
-        return
-    with _lock:
-        _secrets.add(value)
-        _pattern = None
-
-
-def registered_count() -> int:
-    with _lock:
-        return len(_secrets)
-
-
-def _compiled() -> re.Pattern[str] | None:
-    global _pattern
-    with _lock:
-        if _pattern is None and _secrets:
-            parts = []
-            for secret in sorted(_secrets, key=len, reverse=True):
-                words = secret.split()
-                # A mnemonic may be re-wrapped by whoever prints it: match any whitespace between words.
-                escaped = [re.escape(w) for w in words]
-                parts.append(r"\s+".join(escaped) if len(escaped) > 1 else re.escape(secret))
-            _pattern = re.compile("|".join(parts))
-        return _pattern
+    """Remember a secret in the process's registry."""
+    REGISTRY.register(value)
 
 
 def redact(text: str) -> str:
     """`text` with every registered secret replaced by `***`."""
-    pattern = _compiled()
-    if pattern is None or not text:
-        return text
-    return pattern.sub(REDACTED, text)
+    return REGISTRY.redact(text)
 
 
 def redact_tree(value: Any) -> Any:
@@ -77,9 +93,3 @@ def describe(exc: BaseException) -> str:
     """One redacted line for logs and the journal."""
     return redact(f"{type(exc).__name__}: {exc}")
 
-
-def clear_for_tests() -> None:
-    global _pattern
-    with _lock:
-        _secrets.clear()
-        _pattern = None

@@ -199,13 +199,12 @@ def _in_process(world: World, env: dict[str, str], args: list[str]):  # type: ig
 
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(world.work)
+        # Each command is a process of its own in real use: it starts with no secrets known.
+        mp.setattr(secrets, "REGISTRY", secrets.SecretRegistry())
         for name in list(os.environ):
             if name.startswith("ALLORA_WORKER_") or name in ("MNEMONIC", "MNEMONIC_FILE", "TIINGO_API_KEY"):
                 mp.delenv(name)
-        try:
-            return CliRunner().invoke(app, args, env=env)
-        finally:
-            secrets.clear_for_tests()
+        return CliRunner().invoke(app, args, env=env)
 
 
 def _build_world(root: Path, grpc_url: str) -> World:

@@ -135,3 +135,39 @@ def test_the_checker_catches_each_kind_of_violation() -> None:
         graph.add_import(importer=importer, imported=imported, line_number=1, line_contents="import")
     found = layering_violations(graph)
     assert [p.split(" ")[0] for p in found] == sorted(e[0] for e in edges[:6])
+
+
+# A name that says it exists for the tests (`clear_for_tests`, `_testing_only`) or an import of a
+# test framework: production code carries no test hooks. Tests isolate by building fresh objects
+# (e.g. a new `secrets.SecretRegistry` per test in tests/conftest.py).
+_TEST_HOOK_WORDS = ("for_test", "for_tests", "testing", "test_hook", "test_only")
+_TEST_FRAMEWORKS = ("pytest", "unittest", "_pytest")
+
+
+def _test_hooks_in(src: Path) -> list[str]:
+    found: list[str] = []
+    for path in sorted(src.rglob("*.py")):
+        if "/pb/" in path.as_posix():
+            continue  # generated protobuf code
+        rel = path.relative_to(src.parent).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = node.name.lower()
+                if any(word in name for word in _TEST_HOOK_WORDS):
+                    found.append(f"{rel}:{node.lineno}: {node.name}")
+        found += [f"{rel}: imports {name}" for name in sorted(_imports_of(path))
+                  if name.split(".")[0] in _TEST_FRAMEWORKS]
+    return found
+
+
+def test_src_carries_no_test_hooks() -> None:
+    hooks = _test_hooks_in(ROOT / "src" / PACKAGE)
+    assert not hooks, "test hooks in production code:\n" + "\n".join(hooks)
+
+
+def test_the_hook_check_sees_a_hook_and_a_test_import(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "state.py").write_text("def clear_for_tests():\n    pass\n\ndef clear():\n    pass\n")
+    (pkg / "probe.py").write_text("from _pytest.monkeypatch import MonkeyPatch\n")
+    assert _test_hooks_in(pkg) == ["pkg/probe.py: imports _pytest.monkeypatch", "pkg/state.py:1: clear_for_tests"]

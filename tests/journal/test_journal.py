@@ -26,7 +26,7 @@ from allora_worker.journal import (
     Journal,
     JournalError,
 )
-from allora_worker.secrets import clear_for_tests, register_secret
+from allora_worker.secrets import register_secret
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -110,13 +110,10 @@ def test_missed_without_claim_creates_a_terminal_row(journal: Journal) -> None:
 def test_error_text_is_redacted(journal: Journal) -> None:
     secret = "zebra quantum lantern marble"
     register_secret(secret)
-    try:
-        journal.claim(4, 1)
-        e = journal.mark_rejected(4, 1, error=f"boom: {secret}", chain_code=13, codespace="sdk")
-        assert secret not in (e.error or "") and "***" in (e.error or "")
-        assert all(secret not in (ev.detail or "") for ev in journal.events(4, 1))
-    finally:
-        clear_for_tests()
+    journal.claim(4, 1)
+    e = journal.mark_rejected(4, 1, error=f"boom: {secret}", chain_code=13, codespace="sdk")
+    assert secret not in (e.error or "") and "***" in (e.error or "")
+    assert all(secret not in (ev.detail or "") for ev in journal.events(4, 1))
     assert e.state == REJECTED
 
 

@@ -25,7 +25,6 @@ from allora_worker.market.errors import (
 )
 from allora_worker.market.http import HttpPolicy, parse_retry_after
 from allora_worker.market.tiingo import TiingoSource
-from allora_worker.secrets import clear_for_tests
 from tests.market import recorded
 from tests.market.conftest import utc
 
@@ -36,12 +35,6 @@ LAST = pd.Timestamp("2019-10-10 12:00", tz="UTC")
 FORMING = LAST + pd.Timedelta(hours=1)
 NOW = FORMING.to_pydatetime() + timedelta(minutes=20)
 FAST = HttpPolicy(timeout=1.0, deadline=30.0, attempts=3, backoff_initial=0.01, backoff_max=0.02)
-
-
-@pytest.fixture(autouse=True)
-def _clean_secrets():
-    yield
-    clear_for_tests()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from allora_worker.secrets import clear_for_tests, register_secret
+from allora_worker.secrets import register_secret
 from allora_worker.worker.heartbeat import HEARTBEAT_FILE, RunCounters, write_heartbeat
 from harness.daemon import BINARY, write_worker_config
 
@@ -29,11 +29,8 @@ ECHOED = ("ResponseError: tiingo: HTTP 400: "
 
 def test_heartbeat_file_masks_a_secret_echoed_in_last_error(tmp_path: Path) -> None:
     register_secret(PLANTED)
-    try:
-        counters = RunCounters(last_error=ECHOED)
-        path = write_heartbeat(tmp_path, counters, {"reason": f"stopped after {ECHOED}"})
-    finally:
-        clear_for_tests()
+    counters = RunCounters(last_error=ECHOED)
+    path = write_heartbeat(tmp_path, counters, {"reason": f"stopped after {ECHOED}"})
     text = path.read_text()
     assert PLANTED not in text
     assert "Token ***" in json.loads(text)["last_error"]
