@@ -163,7 +163,8 @@ class Pair:
 
         return wait_until(settled, 90, "one active and one standby daemon")
 
-    def start(self, name: str, *, port: int | None = None, lease: float = LEASE) -> Node:
+    def start(self, name: str, *, port: int | None = None, lease: float = LEASE,
+              command: list[str] | None = None) -> Node:
         state = self.tmp / f"state-{name}"
         config = write_worker_config(
             self.tmp / f"{name}.toml", grpc_url=self.dn.grpc_url, state_dir=state, bundle=self.bundle,
@@ -172,7 +173,7 @@ class Pair:
         )
         output = self.tmp / f"{name}.log"
         daemon = DaemonProcess(config, mnemonic_file=self.mnemonic_file, output=output,
-                               env={PASSWORD_ENV: PLANTED_PASSWORD})
+                               env={PASSWORD_ENV: PLANTED_PASSWORD}, command=command)
         node = Node(name, daemon)
         self.nodes[name] = node
         return node

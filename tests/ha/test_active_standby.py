@@ -12,6 +12,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ import urllib.request
 import pytest
 
 from allora_worker.journal_pg import PASSWORD_ENV
-from harness.daemon import BINARY
+from harness.daemon import BINARY, wait_until
 from harness.postgres import PLANTED_PASSWORD
 from tests.conftest import TEST_ADDRESS
 from tests.ha.conftest import EPOCH, LEASE, Node, Pair, who_is_active_commands
@@ -135,13 +136,47 @@ def test_cutting_the_active_from_postgres_stops_its_signing_within_the_lease(pai
 
 
 def test_postgres_restarted_mid_run_no_lost_record_no_duplicate(pair: Pair) -> None:
-    pair.start_both()
+    a, b = pair.start_both()
+    token_a = a.tokens()[-1]
     pair.wait_accepted(1, 60)
     pair.server.stop("fast")
-    time.sleep(LEASE + 1)  # past the lease: both hosts are standby, the database is away
+    # The active's lease runs out while the database is away: it stands down, says so once, and
+    # stops writing (its performance tracker too: a standby records nothing).
+    lost = a.daemon.wait_for_line(rf"LEASE LOST: token {token_a}\b", 30)
+    a.daemon.wait_for_line(r"STANDBY: the wallet's lease is", 30)
     pair.server.start()
     # Someone leads again and windows are filled again.
     pair.wait_accepted(2, 60, after=pair.dn.height)
+    # The old leader can lead again: whoever holds the lease now hands it over, and the other
+    # one takes it (the old leader used to stay stuck, neither standby nor active, for good).
+    leader = wait_until(lambda: next((n for n in (a, b) if len(n.tokens()) > (n is a)), None), 30,
+                        "a leader after the restart")
+    other = b if leader is a else a
+    taken = len(other.tokens())
+    leader.daemon.signal(signal.SIGTERM)
+    assert leader.daemon.wait(20) == 0
+    other.wait_active(timeout=30, count=taken + 1)
+    assert other.tokens()[-1] > token_a
+    pair.wait_accepted(1, 60, after=pair.dn.height)
+    after_loss = a.daemon.text()[lost.end():]
+    assert "FencedOut" not in after_loss and "performance tracking failed" not in after_loss, after_loss[-3000:]
+    assert after_loss.count("LEASE LOST") == 0, "one loss, said once"
+    pair.check_no_duplicates_and_no_lost_record()
+
+
+def test_a_lease_that_ran_out_before_the_loops_began_sends_the_leader_back_to_standby(pair: Pair) -> None:
+    # The first reconcile after taking the lease stalls the process past the lease (a starved or
+    # paused host). The loss is seen before the topic loops start; it used to be signalled on an
+    # event the loops never saw, so they ran on without a lease: every write FencedOut, no
+    # LEASE LOST, no STANDBY, the lease never taken back.
+    stall = LEASE + 1
+    a = pair.start("a", command=[sys.executable, "-m", "tests.ha.stall_after_acquire", str(stall)])
+    token = a.wait_active()
+    a.daemon.wait_for_line(rf"LEASE LOST: token {token}\b", 30)
+    assert a.wait_active(timeout=30, count=2) > token
+    pair.wait_accepted(2, 60, after=pair.dn.height)
+    text = a.daemon.text()
+    assert "FencedOut" not in text and "is no longer held" not in text, text[-3000:]
     pair.check_no_duplicates_and_no_lost_record()
 
 

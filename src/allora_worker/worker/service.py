@@ -114,6 +114,8 @@ class WorkerService:
         self._reload_requested = False
         self._stop_reason = ""
         self._lease_lost = False
+        # The shared journal's lease while this host runs on one (None on SQLite).
+        self._lease: Lease | None = None
         self._wallet_in_use: WalletInUse | None = None
         # Added to every heartbeat file: this host's role when the journal is shared.
         self._heartbeat_extra: dict[str, Any] = {}
@@ -223,7 +225,7 @@ class WorkerService:
             from allora_worker.journal_pg import Lease, PostgresJournal
 
             assert isinstance(journal, PostgresJournal)
-            lease = Lease(journal.params, wallet.address, settings.lease_seconds)
+            lease = self._lease = Lease(journal.params, wallet.address, settings.lease_seconds)
             journal_pg: PostgresJournal = journal
         client = client_from_settings(settings, wallet)
         client.on_version = self._on_emissions_version
@@ -369,12 +371,14 @@ class WorkerService:
                     return token
                 holder = await asyncio.to_thread(lease_holder, lease.params, lease.wallet)
                 who = f"held by {holder.holder} (token {holder.token})" if holder else "held"
+                situation = who
             except JournalUnavailable as exc:
                 who = f"database unreachable ({exc})"
+                situation = "unreachable"  # said once, however the connection attempts fail
             self._set_role("standby", who)
-            if who != said:
+            if situation != said:
                 log.info("STANDBY: the wallet's lease is %s; taking over when it expires", who)
-                said = who
+                said = situation
             self.health.progress()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), interval)
@@ -412,7 +416,10 @@ class WorkerService:
         try:
             while True:
                 self._generation_stop = asyncio.Event()
-                if self._stop.is_set():
+                # A lease lost before this generation began (while the last active's in-flight txs
+                # were reconciled, say) was signalled on the previous event: it must stop this one
+                # too, or the loops would run on without a lease and never hand back to standby.
+                if self._stop.is_set() or self._lease_lost:
                     self._generation_stop.set()
                 shared = Shared(client=client, journal=journal, metrics=self.metrics, health=self.health,
                                 counters=self.counters, cycles=self._cycles,
@@ -443,11 +450,7 @@ class WorkerService:
                 # Every topic loop ended by itself (end time, inactive topic): the daemon is done.
                 break
         finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await _cancel_and_wait(background)
         if self.options.once:
             submitted = any(r.outcome in ("accepted", "already_submitted", "dry_run") for r in summary.results)
             summary.exit_code = EXIT_OK if submitted else EXIT_NOTHING_SUBMITTED
@@ -533,12 +536,12 @@ class WorkerService:
                     if not task.cancelled() and task.exception() is None:
                         summary.results.extend(task.result())
                 for task in late:
-                    log.warning("%s did not reach a safe point in %.0fs; cancelling (journal is consistent)",
-                                task.get_name(), STOP_GRACE_SECONDS)
-                    task.cancel()
-                for task in late:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                    if grace:
+                        log.warning("%s did not reach a safe point in %.0fs; cancelling (journal is consistent)",
+                                    task.get_name(), grace)
+                    else:
+                        log.info("%s cancelled: the lease is gone (journal is consistent)", task.get_name())
+                await _cancel_and_wait(late)
         finally:
             stop_waiter.cancel()
 
@@ -621,9 +624,15 @@ class WorkerService:
         return render_html(collect(journal, topic_ids), title="allora-worker status",
                            state={"healthy": healthy, "words": words, "problems": detail.get("problems", [])})
 
+    def _may_record(self) -> bool:
+        """May this host write the journal now? Always on SQLite; on a shared journal only while
+        it holds the lease (a standby, or a leader whose lease ran out, records nothing)."""
+        lease = self._lease
+        return lease is None or (not self._lease_lost and lease.valid())
+
     async def _track(self) -> None:
         """Realized losses, scores, runway: never allowed to disturb the heartbeat or the loops."""
-        if self._tracker is None:
+        if self._tracker is None or not self._may_record():
             return
         try:
             await self._tracker.update()
@@ -634,8 +643,8 @@ class WorkerService:
         try:
             balance = await client.balance()
             self.metrics.balance.set(balance)
-            if self._tracker is not None:
-                with contextlib.suppress(FencedOut):  # a standby records nothing; the active does
+            if self._tracker is not None and self._may_record():
+                with contextlib.suppress(FencedOut):  # the lease may run out between the check and the write
                     self._tracker.record_balance(balance)
         except Exception as exc:
             # Once per failing stretch: during an outage the topic loops already said so.
@@ -675,6 +684,26 @@ class WorkerService:
         with contextlib.suppress(OSError):
             write_heartbeat(self.settings.state_dir, c, {"state": "stopped", "stopped": True,
                                                           "reason": summary.reason})
+
+
+async def _cancel_and_wait(tasks: list[asyncio.Task[Any]] | set[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until every one has ended.
+
+    Cancelled again while one is still running: on Python 3.11 `asyncio.wait_for` swallows a
+    cancellation that lands as its inner call completes, and a heartbeat that swallowed it would
+    otherwise be awaited forever (the daemon then never got back to standby).
+    """
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+        for task in pending:
+            log.debug("%s is still running after a cancel; cancelling it again", task.get_name())
+    for task in tasks:
+        if not task.cancelled():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
 
 
 def _aware(moment: datetime) -> datetime:
