@@ -17,6 +17,7 @@ It speaks HTTP/2 with the `h2` library (grpclib's own HTTP/2 layer), in a thread
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 
@@ -81,16 +82,12 @@ class _Protocol(asyncio.Protocol):
             self.transport.write(self.conn.data_to_send())
 
 
-class SickNode:
-    """`with SickNode("http500") as node: node.url` — a loopback endpoint that answers sickly."""
+class _LoopServer:
+    """A loopback server on an event loop of its own, in a daemon thread; `with` starts and stops it."""
 
-    def __init__(self, kind: str) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown sickness {kind!r}; one of {KINDS}")
-        self.kind = kind
-        self.requests = 0
+    def __init__(self, name: str) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"sick-{kind}", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self.port = 0
 
@@ -98,42 +95,60 @@ class SickNode:
     def url(self) -> str:
         return f"grpc+http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> SickNode:
+    async def _serve(self) -> asyncio.base_events.Server:
+        raise NotImplementedError
+
+    def _start(self) -> None:
         self._thread.start()
-
-        async def serve() -> asyncio.base_events.Server:
-            return await self._loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0)
-
-        self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
+        self._server = asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
         self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
 
     def __exit__(self, *exc: object) -> None:
         async def close() -> None:
             assert self._server is not None
             self._server.close()
+            # Connections still open are cancelled and their sockets closed while the loop still
+            # runs: a coroutine or transport left to the garbage collector after the loop stopped
+            # calls into it ("Event loop is closed", an unraisable warning at the end of the run).
+            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
             await self._server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
 
 
-class SlowProxy:
+class SickNode(_LoopServer):
+    """`with SickNode("http500") as node: node.url` — a loopback endpoint that answers sickly."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown sickness {kind!r}; one of {KINDS}")
+        super().__init__(f"sick-{kind}")
+        self.kind = kind
+        self.requests = 0
+
+    async def _serve(self) -> asyncio.base_events.Server:
+        return await self._loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0)
+
+    def __enter__(self) -> SickNode:
+        self._start()
+        return self
+
+
+class SlowProxy(_LoopServer):
     """`with SlowProxy(port, delay) as proxy: proxy.url` — a loopback TCP proxy to a real node that
     holds every chunk from the client for `delay` seconds: a node that answers, slowly."""
 
     def __init__(self, target_port: int, delay: float) -> None:
+        super().__init__("slow-proxy")
         self.target_port = target_port
         self.delay = delay
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="slow-proxy", daemon=True)
-        self._server: asyncio.base_events.Server | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"grpc+http://127.0.0.1:{self.port}"
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
         try:
@@ -146,26 +161,16 @@ class SlowProxy:
             pass
         finally:
             writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         await asyncio.gather(self._pipe(reader, up_writer, self.delay), self._pipe(up_reader, writer, 0.0))
 
+    async def _serve(self) -> asyncio.base_events.Server:
+        return await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
     def __enter__(self) -> SlowProxy:
-        self._thread.start()
-
-        async def serve() -> asyncio.base_events.Server:
-            return await asyncio.start_server(self._handle, "127.0.0.1", 0)
-
-        self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def close() -> None:
-            assert self._server is not None
-            self._server.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
