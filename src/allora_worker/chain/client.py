@@ -26,6 +26,7 @@ from allora_worker.chain import errors as E
 from allora_worker.chain.emissions import EmissionsAdapter, UnsupportedVersion, probe
 from allora_worker.chain.endpoints import EndpointPool
 from allora_worker.chain.fees import FeePlan, parse_dec_coin_amount
+from allora_worker.chain.pb_light import LatestBlockStub
 from allora_worker.chain.protos import (
     Any,
     AuthStub,
@@ -34,7 +35,6 @@ from allora_worker.chain.protos import (
     BroadcastTxRequest,
     FeemarketStub,
     GasPriceRequest,
-    GetLatestBlockRequest,
     GetNodeInfoRequest,
     GetTxRequest,
     GetTxsEventRequest,
@@ -225,7 +225,8 @@ class ChainClient:
     async def latest_height(self) -> int:
         resp = await self.pool.call(
             "GetLatestBlock",
-            lambda ch, t: TendermintStub(ch).get_latest_block(GetLatestBlockRequest(), timeout=t),
+            # The header only (chain/pb_light.py): the whole block, decoded, cost most of a poll's CPU.
+            lambda ch, t: LatestBlockStub(ch).get_latest_block_header(timeout=t),
         )
         block = resp.sdk_block or resp.block
         header = block.header if block else None

@@ -1,0 +1,53 @@
+"""Partial views of large chain answers: only the fields the worker reads on every poll.
+
+Protobuf decoders skip fields a message does not declare, so declaring a subset is a wire-exact
+way to read part of an answer. `GetLatestBlock` answers with the whole block twice (`block` and
+`sdk_block`: every transaction and every validator's commit signature), and the worker reads
+three header fields of it on each poll; decoding the rest cost most of a poll's CPU.
+
+Field numbers follow cosmos/base/tendermint/v1beta1/query.proto (GetLatestBlockResponse: block 2,
+sdk_block 3), .../types.proto (Block: header 1; Header: chain_id 2, height 3) and
+cometbft/proto/tendermint/types/{block,types}.proto (the same numbers). tests/chain/test_pb_light.py
+checks them against the full generated types in `chain/pb`.
+"""
+
+# betterproto2 declares fields as dataclass defaults by design (as chain/pb's generated code does).
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import betterproto2
+
+from allora_worker.chain.pb.cosmos_base_tendermint_v1beta1 import GetLatestBlockRequest
+
+LATEST_BLOCK_PATH = "/cosmos.base.tendermint.v1beta1.Service/GetLatestBlock"
+
+
+@dataclass(eq=False, repr=False)
+class HeaderIds(betterproto2.Message):
+    """A block header's chain id and height (tendermint.types.Header or the SDK's Header)."""
+
+    chain_id: str = betterproto2.field(2, betterproto2.TYPE_STRING)
+    height: int = betterproto2.field(3, betterproto2.TYPE_INT64)
+
+
+@dataclass(eq=False, repr=False)
+class HeaderOnlyBlock(betterproto2.Message):
+    header: HeaderIds | None = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+@dataclass(eq=False, repr=False)
+class LatestBlockHeader(betterproto2.Message):
+    """GetLatestBlockResponse without block_id, the block's data, evidence and last commit."""
+
+    block: HeaderOnlyBlock | None = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    sdk_block: HeaderOnlyBlock | None = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+class LatestBlockStub(betterproto2.ServiceStub):
+    async def get_latest_block_header(self, *, timeout: float | None = None) -> LatestBlockHeader:
+        answer: LatestBlockHeader = await self._unary_unary(
+            LATEST_BLOCK_PATH, GetLatestBlockRequest(), LatestBlockHeader, timeout=timeout)
+        return answer

@@ -1,0 +1,52 @@
+"""chain/pb_light.py's partial GetLatestBlock answer reads what the full generated types read.
+
+A mainnet-sized answer (both copies of the block, a 100-validator commit, transactions) is built
+with the full types in chain/pb and parsed with the header-only view: chain id and height must be
+the ones the full parse gives, for `sdk_block` and for the deprecated `block` an older node fills
+alone, and every skipped field must really be absent from the view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+import pytest
+
+from allora_worker.chain.pb import cosmos_base_tendermint_v1beta1 as tm
+from allora_worker.chain.pb import tendermint_types as tt
+from allora_worker.chain.pb_light import HeaderIds, LatestBlockHeader
+
+NOW = datetime.datetime(2026, 11, 30, 5, 0, tzinfo=datetime.UTC)
+
+
+def _block(block_type: type, header_type: type, chain_id: str, height: int) -> object:
+    sigs = [tt.CommitSig(block_id_flag=tt.BlockIdFlag(2), validator_address=bytes([i]) * 20, timestamp=NOW,
+                         signature=bytes([i]) * 64) for i in range(100)]
+    header = header_type(chain_id=chain_id, height=height, time=NOW, app_hash=b"\x07" * 32,
+                         last_block_id=tt.BlockId(hash=b"\x05" * 32))
+    return block_type(header=header, data=tt.Data(txs=[b"\x0a" * 600] * 10),
+                      last_commit=tt.Commit(height=height - 1, block_id=tt.BlockId(hash=b"\x06" * 32),
+                                            signatures=sigs))
+
+
+@pytest.mark.parametrize("which", ["both", "sdk_block", "block"])
+def test_header_view_reads_chain_id_and_height_as_the_full_parse(which: str) -> None:
+    full = tm.GetLatestBlockResponse(block_id=tt.BlockId(hash=b"\x01" * 32))
+    if which in ("both", "block"):
+        full.block = _block(tt.Block, tt.Header, "allora-mainnet-1", 7_654_321)  # type: ignore[assignment]
+    if which in ("both", "sdk_block"):
+        full.sdk_block = _block(tm.Block, tm.Header, "allora-mainnet-1", 7_654_321)  # type: ignore[assignment]
+    raw = bytes(full)
+    assert len(raw) > 15_000  # one copy of a 100-validator block: a full decode costs ~2.5 ms
+
+    reference = tm.GetLatestBlockResponse.parse(raw)
+    view = LatestBlockHeader.parse(raw)
+    for name in ("block", "sdk_block"):
+        ref_block, view_block = getattr(reference, name), getattr(view, name)
+        assert (view_block is None) == (ref_block is None)
+        if ref_block is not None:
+            assert (view_block.header.chain_id, view_block.header.height) == (
+                ref_block.header.chain_id, ref_block.header.height) == ("allora-mainnet-1", 7_654_321)
+    # The view declares the header ids and nothing else: the commit and transactions are skipped.
+    assert [f.name for f in dataclasses.fields(HeaderIds)] == ["chain_id", "height"]
