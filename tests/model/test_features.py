@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allora_worker.model.features import FEATURE_NAMES, HISTORY_HOURS, compute_features
+from allora_worker.market.bundled import load_bundled
+from allora_worker.model.features import FEATURE_NAMES, HISTORY_HOURS, compute_features, latest_features
 from allora_worker.model.target import make_target
 
 
@@ -89,3 +90,52 @@ def test_target_is_forward_log_return(candles: pd.DataFrame) -> None:
     gone = candles.index[500]
     y_gap = make_target(candles.drop(index=gone), 24)
     assert np.isnan(y_gap.loc[gone - pd.Timedelta(hours=24)])  # labels are never invented
+
+
+def _window(candles: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
+    return candles.loc[t - pd.Timedelta(hours=HISTORY_HOURS - 1) : t]
+
+
+def _assert_latest_is_last_row(window: pd.DataFrame) -> None:
+    # Same NaN cells, and the same values up to summation order (~1e-15 relative; 1e-10 here
+    # leaves room for log(vol24/vol168) near zero, where relative error is magnified).
+    np.testing.assert_allclose(latest_features(window), compute_features(window).iloc[-1].to_numpy(),
+                               rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize(("name", "has_gaps"), [("binance", True), ("coinbase", False)])
+def test_latest_features_equal_the_frame_on_the_real_data(name: str, has_gaps: bool) -> None:
+    """The live path's one-row features against compute_features, on both real data sets.
+
+    Every 97th hour, plus the hours just after each missing candle and around the 720 h mark
+    after it (where the gap leaves the forward-fill reach and the long windows).
+    """
+    candles = load_bundled(name)
+    gaps = pd.date_range(candles.index[0], candles.index[-1], freq="h").difference(candles.index)
+    assert (len(gaps) > 0) == has_gaps
+    hour = pd.Timedelta(hours=1)
+    near = {g + k * hour for g in gaps for k in [*range(1, 9), *range(719, 729)]}
+    chosen = set(candles.index[HISTORY_HOURS::97]) | (near & set(candles.index))
+    partial = 0
+    for t in sorted(chosen):
+        window = _window(candles, t)
+        _assert_latest_is_last_row(window)
+        partial += bool(np.isnan(latest_features(window)).any())
+    assert (partial > 0) == has_gaps  # rows with gap-NaN features were among those compared
+
+
+def test_latest_features_follow_the_gap_rules(candles: pd.DataFrame) -> None:
+    """Missing hours at every boundary the rules have: forward-fill reach, window edges, 5 %."""
+    t = candles.index[-1]
+    base = _window(candles, t)
+    hour = pd.Timedelta(hours=1)
+    cases = [[0], [1], *([k] for k in (5, 6, 7, 23, 24, 25, 168, 169, 719, 720, 721, 725, 726)),
+             list(range(10, 16)), list(range(10, 17)), list(range(30, 66)), list(range(30, 67)),
+             list(range(700, 726)), list(range(1, 9))]
+    for hours_ago in cases:
+        window = base.drop([t - k * hour for k in hours_ago])
+        _assert_latest_is_last_row(window)
+    _assert_latest_is_last_row(base.iloc[-300:])  # shorter than the history: long windows NaN
+    bad = base.copy()
+    bad.iloc[-3, bad.columns.get_loc("close")] = np.nan  # a candle whose close is missing
+    _assert_latest_is_last_row(bad)

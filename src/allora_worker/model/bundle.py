@@ -37,8 +37,7 @@ from allora_worker.model.features import (
     FEATURE_NAMES,
     FEATURE_SET_VERSION,
     HISTORY_HOURS,
-    check_candles,
-    compute_features,
+    latest_features,
 )
 from allora_worker.model.models import Model, load_model
 
@@ -181,7 +180,8 @@ class LoadedBundle:
         if candles is None:
             raise BundleError("a bundle predicts from candles; none were given")
         try:
-            check_candles(candles)
+            # The last row only (numpy): the whole frame costs ~3 ms more per call, and is equal to it.
+            features = latest_features(candles)
         except ValueError as exc:
             raise BundleError(f"cannot predict: {exc}") from exc
         last = candles.index[-1]
@@ -192,15 +192,14 @@ class LoadedBundle:
                 f"the model needs {self.history_hours} hours of candles ending at {last:%Y-%m-%d %H:%M}Z; "
                 f"the frame covers only {have} hours (from {candles.index[0]:%Y-%m-%d %H:%M}Z)"
             )
-        # Exactly the window the features read, so live = historical at the same timestamp.
-        row = compute_features(candles.loc[start:]).iloc[[-1]][self.features]
-        bad = [name for name, v in row.iloc[0].items() if not math.isfinite(float(v))]
+        row = features[[FEATURE_NAMES.index(name) for name in self.features]].reshape(1, -1)
+        bad = [name for name, v in zip(self.features, row[0], strict=True) if not math.isfinite(float(v))]
         if bad:
             raise NonFiniteFeaturesError(
                 f"features at {last:%Y-%m-%d %H:%M}Z are not finite ({', '.join(bad)}); "
                 "the candles before it likely have missing hours"
             )
-        value = float(self.model.predict(row.to_numpy())[0])
+        value = float(self.model.predict(row)[0])
         if not math.isfinite(value):
             raise BundleError(f"the model produced a non-finite prediction at {last:%Y-%m-%d %H:%M}Z")
         return value
