@@ -460,6 +460,34 @@ class Journal:
             return self._must_get(topic_id, nonce)
         return self._transition(topic_id, nonce, MISSED, error=reason, chain_code=chain_code, detail=reason)
 
+    def restore_landed(
+        self, topic_id: int, nonce: int, *, txhash: str, height: int, sequence: int | None,
+        value: str | None, detail: str,
+    ) -> str | None:
+        """Record what the chain shows: our payload tx for (topic, nonce) landed with code 0.
+
+        For `journal recover`. A missing row is created `confirmed`; an unfinished one (claimed,
+        signed, broadcast, rejected: e.g. left `signed` when the disk filled) is confirmed with
+        the landed tx. Returns "added", "confirmed", or None when the row was already terminal.
+        """
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT state FROM submissions WHERE topic_id=? AND nonce=?", (topic_id, nonce)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO submissions (topic_id, nonce, state, value, txhash, sequence, chain_code,"
+                    " height, attempts, created_at, updated_at) VALUES (?,?,?,?,?,?,0,?,1,?,?)",
+                    (topic_id, nonce, CONFIRMED, value, txhash, sequence, height, now, now),
+                )
+                self._event(db, topic_id, nonce, None, CONFIRMED, txhash, 0, _clean(detail), now)
+                return "added"
+        if row["state"] in TERMINAL:
+            return None
+        self._transition(topic_id, nonce, CONFIRMED, detail=detail, txhash=txhash, height=height, chain_code=0)
+        return "confirmed"
+
     # -- performance (read-mostly history beside the ledger; no state machine) ---------------
 
     def record_performance(self, perf: Performance) -> None:

@@ -25,9 +25,10 @@ from allora_worker.journal import Journal
 from allora_worker.journal_identity import Identity, new_journal_id, read_identity_from_file, read_wal
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-RECOVER_HINT = ("move it and its .identity file aside and start again: the new journal is checked against "
-                "the chain's pending and landed txs of this wallet first (docs/OPERATIONS.md, 'A journal "
-                "refused at start')")
+RECOVER_HINT = ("rebuild it from the chain with `allora-worker journal recover` (it sets the refused files "
+                "aside and records this wallet's landed payload txs), or move it and its .identity file aside "
+                "and start again: the new journal is checked against the chain's pending and landed txs of "
+                "this wallet first (docs/OPERATIONS.md, 'A journal refused at start')")
 
 
 class JournalRefused(RuntimeError):

@@ -48,3 +48,58 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             typer.echo(f"no journal yet at {settings.journal_path}: nothing to back up")
             return
         typer.echo(f"journal snapshot written: {target}")
+
+    @journal_app.command("recover")
+    def recover_cmd(
+        ctx: typer.Context,
+        wait: float = typer.Option(60.0, "--wait", min=0, help="Seconds to wait for pending txs to land."),
+    ) -> None:
+        """Rebuild (or repair) the journal from the chain: this wallet's landed payload txs become confirmed rows.
+
+        Stop the daemon first. A lost, truncated or damaged journal is moved aside (kept, renamed
+        *.refused-<time>) and a new one is written; a sound one is repaired in place.
+        """
+        import asyncio
+
+        from allora_worker.chain.errors import ChainError
+        from allora_worker.chain.wallet import WalletError
+        from allora_worker.journal import InstanceLock, InstanceLockedError
+        from allora_worker.journal_guard import JournalRefused
+        from allora_worker.worker.recover import Outcome, RecoverRefused, recover
+        from allora_worker.worker.wiring import client_from_settings, wallet_from_settings
+
+        settings = settings_for(ctx)
+        if settings.state_url:
+            fail("journal recover rebuilds the SQLite journal; a PostgreSQL journal is restored with the "
+                 "database's own backups", code=2)
+        try:
+            wallet = wallet_from_settings(settings)
+        except WalletError as exc:
+            fail(str(exc), code=2)
+        lock = InstanceLock(settings.state_dir, wallet.address)
+        try:
+            lock.acquire()
+        except InstanceLockedError as exc:
+            fail(f"{exc}: stop the daemon before recovering its journal", code=EXIT_JOURNAL)
+
+        async def go() -> Outcome:
+            async with client_from_settings(settings, wallet) as client:
+                return await recover(client, settings.journal_path, chain_id=settings.effective_chain_id,
+                                     topic_ids=[t.id for t in settings.effective_topics], wait_s=wait)
+
+        try:
+            outcome = asyncio.run(go())
+        except (RecoverRefused, JournalRefused) as exc:
+            fail(str(exc), code=EXIT_JOURNAL)
+        except ChainError as exc:
+            fail(f"the chain could not be read ({exc}); nothing was written", code=1)
+        finally:
+            lock.release()
+        for moved in outcome.set_aside:
+            typer.echo(f"set aside: {moved}")
+        for label, rows in (("added", outcome.added), ("confirmed", outcome.confirmed)):
+            for row in rows:
+                typer.echo(f"{label}: topic {row.topic_id} nonce {row.nonce} tx {row.txhash} height {row.height}")
+        typer.echo(f"journal {settings.journal_path}: {len(outcome.added)} row(s) added, "
+                   f"{len(outcome.confirmed)} settled, {outcome.known} already known, "
+                   f"from {outcome.txs_seen} landed tx(s) of {wallet.address}")
