@@ -62,7 +62,7 @@ _EMISSIONS_QUERIES = ("get_params", "get_topic", "is_topic_active", "get_unfulfi
 RPCS: dict[tuple[str, str], tuple[str, ...]] = {
     ("cosmos.auth.v1beta1", "QueryStub"): ("account_info",),
     ("cosmos.bank.v1beta1", "QueryStub"): ("balance",),
-    ("cosmos.base.tendermint.v1beta1", "ServiceStub"): ("get_node_info", "get_latest_block"),
+    ("cosmos.base.tendermint.v1beta1", "ServiceStub"): ("get_node_info", "get_latest_block", "get_block_by_height"),
     ("cosmos.tx.v1beta1", "ServiceStub"): ("broadcast_tx", "get_tx", "get_txs_event", "simulate"),
     ("feemarket.feemarket.v1", "QueryStub"): ("gas_price",),
     ("emissions.v9", "QueryServiceStub"): (*_EMISSIONS_QUERIES, "get_worker_latest_inference_by_topic_id"),

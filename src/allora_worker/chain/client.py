@@ -35,6 +35,8 @@ from allora_worker.chain.protos import (
     BroadcastTxRequest,
     FeemarketStub,
     GasPriceRequest,
+    GetBlockByHeightRequest,
+    GetLatestBlockRequest,
     GetNodeInfoRequest,
     GetTxRequest,
     GetTxsEventRequest,
@@ -238,6 +240,31 @@ class ChainClient:
                 "fix the gRPC endpoint or the chain id"
             )
         return int(header.height) if header is not None else 0
+
+    async def seconds_per_block(self, span: int = 20) -> float | None:
+        """The chain's recent block time: the header times of the latest block and of the one `span`
+        blocks before it (the chain's own clock, not ours). None when the chain is too young or a
+        header carries no time."""
+        latest = await self.pool.call(
+            "GetLatestBlock",
+            # The whole block (the header-only view has no time): asked once, at start.
+            lambda ch, t: TendermintStub(ch).get_latest_block(GetLatestBlockRequest(), timeout=t),
+        )
+        newer = _header(latest)
+        if newer is None or newer.time is None:
+            return None
+        span = min(span, int(newer.height) - 1)
+        if span < 2:
+            return None
+        older_block = await self.pool.call(
+            "GetBlockByHeight",
+            lambda ch, t: TendermintStub(ch).get_block_by_height(
+                GetBlockByHeightRequest(height=int(newer.height) - span), timeout=t),
+        )
+        older = _header(older_block)
+        if older is None or older.time is None:
+            return None
+        return float((newer.time - older.time).total_seconds()) / span
 
     # -- the emissions version -----------------------------------------------------------------
 
@@ -810,3 +837,9 @@ class ChainClient:
             return signed, False
         alloc.next_sequence = signed.sequence + 1
         return signed, True
+
+
+def _header(resp: typing.Any) -> typing.Any:
+    """The header of a GetLatestBlock / GetBlockByHeight answer (newer nodes fill `sdk_block`)."""
+    block = resp.sdk_block or resp.block
+    return block.header if block else None

@@ -20,6 +20,7 @@ from allora_worker.chain.pb.cosmos_bank_v1beta1 import QueryBalanceRequest
 from allora_worker.chain.pb.cosmos_bank_v1beta1 import QueryStub as BankStub
 from allora_worker.chain.pb.cosmos_base_abci_v1beta1 import TxResponse
 from allora_worker.chain.pb.cosmos_base_tendermint_v1beta1 import (
+    GetBlockByHeightRequest,
     GetLatestBlockRequest,
     GetNodeInfoRequest,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Fee",
     "FeemarketStub",
     "GasPriceRequest",
+    "GetBlockByHeightRequest",
     "GetLatestBlockRequest",
     "GetNodeInfoRequest",
     "GetTxRequest",

@@ -171,7 +171,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         from allora_worker.chain.wallet import WalletError
         from allora_worker.config import validate
-        from allora_worker.worker.preflight import run_checks
+        from allora_worker.worker.preflight import LEASE_CHECK, Check, run_checks
         from allora_worker.worker.topic import TopicRuntime
         from allora_worker.worker.wiring import client_from_settings, wallet_from_settings
 
@@ -191,17 +191,19 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         typer.echo(f"[PASS] wallet: {wallet.address}")
         runtimes = [TopicRuntime.build(settings, t) for t in settings.effective_topics]
 
-        async def checks() -> list[str]:
+        async def checks() -> list[Check]:
             client = client_from_settings(settings, wallet)
             try:
-                return [c.line() for c in await run_checks(settings, client, runtimes)]
+                return await run_checks(settings, client, runtimes)
             finally:
                 client.close()
 
-        lines = asyncio.run(checks())
-        for line in lines:
-            typer.echo(line)
-        if any(line.startswith("[FAIL]") for line in lines):
+        results = asyncio.run(checks())
+        for check in results:
+            typer.echo(check.line())
+        if any(c.name == LEASE_CHECK and not c.ok for c in results):
+            raise typer.Exit(EXIT_CONFIG)  # as `run` does: the configuration must change
+        if not all(c.ok for c in results):
             raise typer.Exit(EXIT_PREFLIGHT)
 
     @app.command("demo")

@@ -20,6 +20,9 @@ from allora_worker.model.errors import BundleError
 from allora_worker.secrets import describe
 from allora_worker.worker.topic import TopicRuntime
 
+# The one pre-flight failure that is the configuration's, not the world's: `run` exits 2 on it.
+LEASE_CHECK = "lease shorter than the submission window"
+
 
 @dataclass(frozen=True)
 class Check:
@@ -53,6 +56,8 @@ async def run_checks(
         checks.append(_model(runtime))
         if check_data:
             checks.append(await _data(runtime))
+    if settings.state_url and version.ok and runtimes:
+        checks.append(await _guard(LEASE_CHECK, _lease_fits(settings, client, [r.topic_id for r in runtimes])))
     return checks
 
 
@@ -110,6 +115,32 @@ async def _topic_active(client: ChainClient, topic_id: int) -> str:
     if not active:
         raise _Failed(f"inactive on chain ({summary})")
     return summary
+
+
+async def _lease_fits(settings: Settings, client: ChainClient, topic_ids: list[int]) -> str:
+    """A standby takes over `lease_seconds` after the active stops renewing: a lease that is not
+    shorter than a topic's submission window means a dead active can cost that topic whole windows,
+    not at most the one it died in."""
+    spb = await client.seconds_per_block()
+    if spb is None or spb <= 0:
+        return "not checked yet: the chain is too young to time its blocks"
+    lease = settings.lease_seconds
+    said = []
+    for topic_id in topic_ids:
+        blocks = int(getattr(await client.topic(topic_id), "worker_submission_window", 0) or 0)
+        if blocks <= 0:
+            said.append(f"topic {topic_id}: window not counted in blocks, not checked")
+            continue
+        window = blocks * spb
+        if lease >= window:
+            raise _Failed(
+                f"lease_seconds = {lease:g} is not shorter than topic {topic_id}'s submission window "
+                f"({blocks} blocks x {spb:.2f} s = {window:.1f} s): a standby could not take over inside "
+                f"a window; set lease_seconds well below {window:.0f} (docs/DEPLOYMENT.md: lease x 1.25 "
+                "plus one cycle should fit in the window)"
+            )
+        said.append(f"topic {topic_id}: lease {lease:g} s < window {window:.1f} s ({blocks} blocks x {spb:.2f} s)")
+    return "; ".join(said)
 
 
 async def _registered(client: ChainClient, topic_id: int) -> str:

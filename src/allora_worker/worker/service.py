@@ -35,7 +35,7 @@ from allora_worker.worker.in_doubt import first_safe_nonce
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.performance import PerformanceTracker
 from allora_worker.worker.permissions import tighten_state_dir
-from allora_worker.worker.preflight import run_checks
+from allora_worker.worker.preflight import LEASE_CHECK, run_checks
 from allora_worker.worker.reconcile import reconcile
 from allora_worker.worker.scheduler import ChainChanged, Shared, TopicLoop
 from allora_worker.worker.sdnotify import SystemdNotifier
@@ -235,6 +235,11 @@ class WorkerService:
             checks = await run_checks(settings, client, runtimes, check_data=self.options.preflight_data)
             for check in checks:
                 (log.info if check.ok else log.error)("pre-flight %s", check.line())
+            if any(c.name == LEASE_CHECK and not c.ok for c in checks):
+                summary.exit_code, summary.reason = EXIT_CONFIG, "invalid configuration: lease_seconds"
+                log.error("config: lease_seconds must be shorter than every topic's submission window "
+                          "(see the FAIL line above); not starting")
+                return summary
             if not all(c.ok for c in checks):
                 summary.exit_code, summary.reason = EXIT_PREFLIGHT, "pre-flight checks failed"
                 log.error("pre-flight failed: not starting (see the FAIL lines above; `allora-worker doctor`)")

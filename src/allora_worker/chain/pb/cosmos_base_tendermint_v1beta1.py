@@ -24,6 +24,18 @@ class Block(betterproto2.Message):
 
 
 @dataclass(eq=False, repr=False)
+class GetBlockByHeightRequest(betterproto2.Message):
+    height: "int" = betterproto2.field(1, betterproto2.TYPE_INT64)
+
+
+@dataclass(eq=False, repr=False)
+class GetBlockByHeightResponse(betterproto2.Message):
+    block_id: "_tendermint_types.BlockId | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    block: "_tendermint_types.Block | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    sdk_block: "Block | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+@dataclass(eq=False, repr=False)
 class GetLatestBlockRequest(betterproto2.Message):
     pass
 
@@ -96,6 +108,13 @@ class ServiceStub(betterproto2.ServiceStub):
         deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
     ) -> "GetLatestBlockResponse":
         return await self._unary_unary("/cosmos.base.tendermint.v1beta1.Service/GetLatestBlock", message or GetLatestBlockRequest(), GetLatestBlockResponse,
+                                       timeout=timeout, deadline=deadline, metadata=metadata)
+
+    async def get_block_by_height(
+        self, message: "GetBlockByHeightRequest | None" = None, *, timeout: "float | None" = None,
+        deadline: "Deadline | None" = None, metadata: "MetadataLike | None" = None,
+    ) -> "GetBlockByHeightResponse":
+        return await self._unary_unary("/cosmos.base.tendermint.v1beta1.Service/GetBlockByHeight", message or GetBlockByHeightRequest(), GetBlockByHeightResponse,
                                        timeout=timeout, deadline=deadline, metadata=metadata)
 
 

@@ -49,6 +49,8 @@ TYPES: dict[str, type[betterproto2.Message]] = {
     "/cosmos.base.query.v1beta1.PageRequest": _cosmos_base_query_v1beta1.PageRequest,
     "/cosmos.base.query.v1beta1.PageResponse": _cosmos_base_query_v1beta1.PageResponse,
     "/cosmos.base.tendermint.v1beta1.Block": _cosmos_base_tendermint_v1beta1.Block,
+    "/cosmos.base.tendermint.v1beta1.GetBlockByHeightRequest": _cosmos_base_tendermint_v1beta1.GetBlockByHeightRequest,
+    "/cosmos.base.tendermint.v1beta1.GetBlockByHeightResponse": _cosmos_base_tendermint_v1beta1.GetBlockByHeightResponse,
     "/cosmos.base.tendermint.v1beta1.GetLatestBlockRequest": _cosmos_base_tendermint_v1beta1.GetLatestBlockRequest,
     "/cosmos.base.tendermint.v1beta1.GetLatestBlockResponse": _cosmos_base_tendermint_v1beta1.GetLatestBlockResponse,
     "/cosmos.base.tendermint.v1beta1.GetNodeInfoRequest": _cosmos_base_tendermint_v1beta1.GetNodeInfoRequest,
