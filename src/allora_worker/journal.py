@@ -202,7 +202,7 @@ class Journal:
         self._db.execute(journal_identity.IDENTITY_DDL)
         self._migrate()
         if created:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -611,7 +611,7 @@ def _entry(row: Any) -> Entry:
     )
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     # A new file's directory entry is only durable once the directory itself is fsync'd.
     fd = os.open(str(path), os.O_RDONLY)
     try:

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from allora_worker.journal import Journal
+from allora_worker.journal import Journal, fsync_dir
 from allora_worker.journal_identity import Identity, new_journal_id, read_identity_from_file, read_wal
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -76,7 +76,7 @@ def write_marker(journal_path: Path, identity: Identity) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def open_journal(path: Path, *, chain_id: str, wallet: str, epoch: int = 1) -> Opened:
@@ -210,14 +210,6 @@ def _when(moment: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def start_new_epoch(journal: Journal) -> tuple[Opened, Path]:
     """Close `journal`, archive its file beside it, and open a new journal (epoch + 1) in its place.
 
@@ -237,5 +229,5 @@ def start_new_epoch(journal: Journal) -> tuple[Opened, Path]:
             side.rename(archived.with_name(archived.name + suffix))
     path.rename(archived)
     marker_path(path).unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return open_journal(path, chain_id=identity.chain_id, wallet=identity.wallet, epoch=identity.epoch + 1), archived

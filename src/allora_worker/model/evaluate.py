@@ -57,16 +57,8 @@ def evaluate_bundle(
         )
     X = features.loc[mask]
     y = target.to_numpy()[mask]
-    preds = pd.DataFrame({"y": y, "model": bundle.predict_features(X)}, index=X.index)
-
     baselines, std = _baselines(bundle, features, target, lo)
-    for kind in BASELINE_KINDS:
-        preds[kind] = baselines[kind].predict(X[FEATURE_NAMES].to_numpy())
-    metrics = {
-        name: compute_metrics(y, preds[name].to_numpy(), horizon_hours=horizon, zptae_std=std)
-        for name in ("model", *BASELINE_KINDS)
-    }
-    return Evaluation(int(mask.sum()), lo, hi, metrics, preds)
+    return _scored(X, y, bundle.predict_features(X), baselines, std, horizon, (lo, hi))
 
 
 def evaluate_predictor(
@@ -97,15 +89,28 @@ def evaluate_predictor(
     values = predict_history(predictor, candles, pd.DatetimeIndex(times), progress)
     X = features.loc[times]
     y = target.loc[times].to_numpy()
-    preds = pd.DataFrame({"y": y, "model": values}, index=X.index)
     baselines, std = _fit_baselines(features, target, lo, horizon_hours)
+    return _scored(X, y, values, baselines, std, horizon_hours, (lo, hi))
+
+
+def _scored(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    model: np.ndarray,
+    baselines: dict[str, LinearBaseline],
+    std: float,
+    horizon: int,
+    span: tuple[pd.Timestamp, pd.Timestamp | None],
+) -> Evaluation:
+    """The model's predictions beside each baseline's on the same rows, and the metrics of each."""
+    preds = pd.DataFrame({"y": y, "model": model}, index=X.index)
     for kind in BASELINE_KINDS:
         preds[kind] = baselines[kind].predict(X[FEATURE_NAMES].to_numpy())
     metrics = {
-        name: compute_metrics(y, preds[name].to_numpy(), horizon_hours=horizon_hours, zptae_std=std)
+        name: compute_metrics(y, preds[name].to_numpy(), horizon_hours=horizon, zptae_std=std)
         for name in ("model", *BASELINE_KINDS)
     }
-    return Evaluation(len(times), lo, hi, metrics, preds)
+    return Evaluation(len(y), span[0], span[1], metrics, preds)
 
 
 def predict_history(
