@@ -121,6 +121,7 @@ class Entry:
     error: str | None
     created_at: float
     updated_at: float
+    model_version: str | None = None  # a plugin's package version (schema 5); None for bundles and URLs
 
     @property
     def terminal(self) -> bool:
@@ -382,8 +383,9 @@ class Journal:
         value: str,
         model_hash: str | None = None,
         data_window: str | None = None,
+        model_version: str | None = None,
     ) -> Entry:
-        """Store the prediction (canonical value string, model hash, data window) of a claimed entry."""
+        """Store the prediction (canonical value string, model hash and version, data window) of a claimed entry."""
         with self._tx() as db:
             row = self._require(db, topic_id, nonce)
             if row["state"] != CLAIMED:
@@ -392,8 +394,9 @@ class Journal:
                 )
             db.execute(
                 "UPDATE submissions SET value=?, model_hash=COALESCE(?, model_hash),"
+                " model_version=COALESCE(?, model_version),"
                 " data_window=COALESCE(?, data_window), updated_at=? WHERE topic_id=? AND nonce=?",
-                (value, model_hash, data_window, time.time(), topic_id, nonce),
+                (value, model_hash, model_version, data_window, time.time(), topic_id, nonce),
             )
         return self._must_get(topic_id, nonce)
 
@@ -607,7 +610,7 @@ def _entry(row: Any) -> Entry:
         tx_bytes=bytes(row["tx_bytes"]) if row["tx_bytes"] is not None else None,
         sequence=row["sequence"], chain_code=row["chain_code"], codespace=row["codespace"],
         height=row["height"], attempts=row["attempts"], error=row["error"],
-        created_at=row["created_at"], updated_at=row["updated_at"],
+        created_at=row["created_at"], updated_at=row["updated_at"], model_version=row["model_version"],
     )
 
 

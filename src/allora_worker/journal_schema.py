@@ -147,11 +147,17 @@ _V4 = {
     for dialect, big, real in (("sqlite", "INTEGER", "REAL"), ("postgresql", "BIGINT", "DOUBLE PRECISION"))
 }
 
+# Version 5: the release of the code that made a prediction, beside its identity: a plugin's
+# package version (model_hash then names the plugin, `plugin:<distribution>:<name>`). NULL for
+# bundles (their hash already covers every file) and HTTP endpoints (which have no version).
+_V5 = ("ALTER TABLE submissions ADD COLUMN model_version TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "submissions and events", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "leader lease (PostgreSQL)", (), _V2_POSTGRESQL),
     Migration(3, "events.fence_token", _V3, _V3),
     Migration(4, "performance, scores and balances", _V4["sqlite"], _V4["postgresql"]),
+    Migration(5, "submissions.model_version", _V5, _V5),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,52 @@ def test_postgres_reads_go_on_after_the_server_restarted(postgres_server, pg_url
         assert entry is not None and entry.nonce == 10
     finally:
         journal.close()
+
+
+def _journal_at_version_4(execute: Callable[[str], object], dialect: str) -> None:
+    """A journal as the previous release left it: migrations 1-4 applied and numbered, a plugin row."""
+    execute(journal_schema.MIGRATIONS_TABLE)
+    for migration in journal_schema.MIGRATIONS[:4]:
+        for statement in migration.statements(dialect):
+            execute(statement)
+        execute(f"INSERT INTO schema_migrations VALUES ({migration.version}, '{migration.description}', 0)")
+    execute("INSERT INTO submissions (topic_id, nonce, state, value, model_hash, attempts, created_at,"
+            " updated_at) VALUES (67, 10, 'confirmed', '0.1', 'plugin:demo-predictor==0.3.1:momentum', 1, 0, 0)")
+
+
+def _model_version_round_trip(j: Journal) -> None:
+    """Schema 5 keeps the old row as it was and stores a plugin's release beside its identity."""
+    assert j.schema_version() == journal_schema.LATEST >= 5
+    old = j.get(67, 10)
+    assert old is not None and old.model_hash == "plugin:demo-predictor==0.3.1:momentum" and old.model_version is None
+    j.claim(67, 11)
+    j.record_prediction(67, 11, value="0.2", model_hash="plugin:demo-predictor:momentum", model_version="0.4.0")
+    j.claim(67, 12)
+    j.record_prediction(67, 12, value="0.3", model_hash="0123abcd")  # a bundle: no version
+    got = {e.nonce: (e.model_hash, e.model_version) for e in j.entries(67)}
+    assert got[11] == ("plugin:demo-predictor:momentum", "0.4.0")
+    assert got[12] == ("0123abcd", None)
+
+
+def test_a_version_4_sqlite_journal_gains_model_version(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    db = sqlite3.connect(path)
+    _journal_at_version_4(db.execute, "sqlite")
+    db.commit()
+    db.close()
+    with Journal(path) as j:
+        _model_version_round_trip(j)
+
+
+def test_a_version_4_postgres_journal_gains_model_version(pg_url: str) -> None:
+    import psycopg
+
+    from allora_worker.journal_pg import PostgresJournal, connection_kwargs
+
+    with psycopg.connect(**connection_kwargs(pg_url), autocommit=True) as conn:
+        _journal_at_version_4(conn.execute, "postgresql")
+    j = PostgresJournal(pg_url, fenced=False)
+    try:
+        _model_version_round_trip(j)
+    finally:
+        j.close()

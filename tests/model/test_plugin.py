@@ -25,7 +25,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_named_plugin_loads_predicts_and_names_its_release(site: Path, candles: pd.DataFrame) -> None:
     plugin = PluginPredictor.load("half-day-momentum")
-    assert plugin.content_hash == "plugin:demo-predictor==0.3.1:half-day-momentum"
+    assert plugin.content_hash == "plugin:demo-predictor:half-day-momentum" and plugin.model_version == "0.3.1"
     assert plugin.history_hours == 48
     plugin.check()
     assert plugin.predict(candles.iloc[-48:]) == expected(candles.iloc[-48:])

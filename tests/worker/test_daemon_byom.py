@@ -211,6 +211,7 @@ def test_daemon_serves_a_named_plugin_and_journals_its_version(tmp_path: Path, m
     with Journal(tmp_path / "state" / "journal.sqlite") as journal:
         rows = {e.nonce: e for e in journal.entries(67) if e.state == "confirmed"}
     assert {i.nonce for i in accepted} <= set(rows)
-    assert {rows[i.nonce].model_hash for i in accepted} == {"plugin:demo-predictor==0.3.1:half-day-momentum"}
+    assert {(rows[i.nonce].model_hash, rows[i.nonce].model_version) for i in accepted} == {
+        ("plugin:demo-predictor:half-day-momentum", "0.3.1")}
     for last, value in served(accepted, tmp_path / "state", 67):
         assert value == pytest.approx(expected(history.loc[:last].iloc[-48:]), rel=1e-12)

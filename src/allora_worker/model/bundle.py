@@ -142,6 +142,10 @@ class LoadedBundle:
         return int(self.manifest["history_hours"])
 
     @property
+    def model_version(self) -> None:
+        return None  # content_hash covers every file of the bundle
+
+    @property
     def horizon_hours(self) -> int:
         return int(self.manifest["horizon_hours"])
 

@@ -105,7 +105,7 @@ async def run_cycle(
         f"{window.source_name}:{window.frame.index[0].isoformat()}..{window.last_open_time.isoformat()}" \
         f"#{window.data_hash[:16]}"
     journal.record_prediction(topic_id, nonce, value=value, model_hash=predictor.content_hash,
-                              data_window=data_window)
+                              model_version=predictor.model_version, data_window=data_window)
     log.info("topic %d nonce %d: prediction %s from %s (model %s, last candle %s)", topic_id, nonce, value,
              window.source_name if window is not None else "the predictor", predictor.content_hash[:12],
              window.last_open_time.isoformat() if window is not None else "not read")

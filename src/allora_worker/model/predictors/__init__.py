@@ -3,8 +3,8 @@
 Every predictor gives the cycle the same four things: how many hours of checked candles it
 needs (0: none), a per-cycle check (a bundle re-hashes its files, an endpoint answers its
 health probe), `predict(candles) -> float`, and the identity the journal records with each
-prediction (`content_hash`). A failure of any of them is a `BundleError`: the cycle skips the
-window with the message, and the daemon goes on.
+prediction (`content_hash`; `model_version` for code that has releases). A failure of any of
+them is a `BundleError`: the cycle skips the window with the message, and the daemon goes on.
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ class Predictor(Protocol):
 
     @property
     def content_hash(self) -> str: ...
+
+    @property
+    def model_version(self) -> str | None:
+        """The release of the code that predicts (a plugin's package version); None when the hash says it all."""
+        ...
 
     def check(self) -> None:
         """Raise BundleError when the predictor cannot be trusted this cycle."""

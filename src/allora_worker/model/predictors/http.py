@@ -107,6 +107,10 @@ class HttpPredictor:
         return CHECK_HOURS if self.check_candles else 0
 
     @property
+    def model_version(self) -> None:
+        return None  # an endpoint has no release the worker can see; content_hash names it
+
+    @property
     def content_hash(self) -> str:
         # The journal's model column: which endpoint answered (hashed, a URL may carry a token).
         return "http:" + hashlib.sha256(self.url.encode()).hexdigest()

@@ -3,8 +3,9 @@
 A plugin is code the operator chose to install, so it runs in the worker's process; it is
 imported only when a topic names it (`predictor = "NAME"`), never by discovery. The entry point
 names an object (or a class, instantiated once without arguments) with `history_hours: int`
-and `predict(candles: DataFrame) -> float`. The journal's model column of every row it produced
-reads `plugin:<distribution>==<version>:<name>`, so a score can always be traced to the release.
+and `predict(candles: DataFrame) -> float`. Every journal row it produced
+names it (`model_hash` = `plugin:<distribution>:<name>`) and its release (`model_version` = the
+distribution's version), so a score can always be traced to the code that made it.
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ class PluginPredictor:
 
     @property
     def content_hash(self) -> str:
-        return f"plugin:{self.distribution}=={self.version}:{self.name}"
+        return f"plugin:{self.distribution}:{self.name}"
+
+    @property
+    def model_version(self) -> str:
+        return self.version
 
     def describe(self) -> str:
         return f"plugin {self.name!r} ({self.distribution} {self.version}, {self.history_hours} h of candles)"
