@@ -49,7 +49,7 @@ from profiles import BLACKHOLE_METHOD, Schedule, build_schedule  # noqa: E402
 
 from allora_worker.chain.canonical import canonical_decimal  # noqa: E402
 from allora_worker.chain.wallet import Wallet  # noqa: E402
-from allora_worker.config import ChainSettings  # noqa: E402
+from allora_worker.config import ChainSettings, Settings  # noqa: E402
 from allora_worker.devnet import DevnetConfig, DevnetThread, FaultPlan, TopicConfig  # noqa: E402
 from allora_worker.journal import Journal  # noqa: E402
 from allora_worker.market.bundled import load_bundled  # noqa: E402
@@ -63,6 +63,10 @@ TOPIC = 67
 PRODUCTION_CHAIN = ChainSettings()
 OURS_CHAIN = {"call_timeout_seconds": PRODUCTION_CHAIN.call_timeout_seconds,
               "confirm_timeout_seconds": PRODUCTION_CHAIN.confirm_timeout_seconds}
+# The heartbeat (balance, scores, realized losses, one log line) runs every `heartbeat_seconds`,
+# 3600 s by default: one replayed hour, which on the soak's clock is one epoch. The daemon tests'
+# 2 s made ours do 1.6 heartbeats per 3.2 s window, work that production does once an hour.
+PRODUCTION_HEARTBEAT_S = float(Settings.model_fields["heartbeat_seconds"].default)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MAX_DATA_AGE_H = 2.0
 
@@ -142,6 +146,7 @@ def start_ours(d: Driver, dn: DevnetThread, bundle: Path, epoch_seconds: float) 
         d.workdir / "worker.toml", grpc_url=dn.grpc_url, state_dir=d.workdir / "state", bundle=bundle,
         epoch_seconds=epoch_seconds,
         extra={"chain": dict(OURS_CHAIN),
+               "heartbeat_seconds": PRODUCTION_HEARTBEAT_S * epoch_seconds / 3600.0,
                "log": {"file": str(d.workdir / "worker-file.log")}},
     )
     d.log = d.workdir / "daemon.out"
@@ -488,6 +493,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        "wall_seconds": round(elapsed, 1), "counters": dict(dn.state.counters),
                        "injected": dict(dn._dn.injector.injected)},
             "ours_chain_settings": OURS_CHAIN,
+            "ours_heartbeat_seconds": PRODUCTION_HEARTBEAT_S * epoch_seconds / 3600.0,
             "faults": {**schedule.summary(), "applied": applied},
             "drivers": {d.name: {**analyse(d.name, d, dn, schedule, nonces, window, poll_blocks, args.block_time,
                                            epoch_seconds, truth, cutoff), **exits[d.name]} for d in drivers},

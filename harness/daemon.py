@@ -96,10 +96,10 @@ def write_worker_config(
         'network = "devnet"',
         f"grpc_endpoints = {_toml_value(urls)}",
         f"state_dir = {_toml_value(str(state_dir))}",
-        "heartbeat_seconds = 2.0",
+        f"heartbeat_seconds = {_toml_value((extra or {}).get('heartbeat_seconds', 2.0))}",
     ]
     for key, value in (extra or {}).items():
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) and key != "heartbeat_seconds":
             lines.append(f"{key} = {_toml_value(value)}")
     tables: dict[str, dict[str, Any]] = {
         "health": {"port": health_port, "stall_seconds": 30.0},
