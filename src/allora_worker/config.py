@@ -225,6 +225,9 @@ class Settings(BaseSettings):
 
     topics: list[TopicSettings] = Field(default_factory=list)
     state_dir: Path = Path("~/.allora-worker")
+    # Free space the state directory's filesystem must keep for the SQLite journal: below it the
+    # daemon signs nothing (one ERROR per stretch) until space is freed. 0 disables the check.
+    state_min_free_kib: int = Field(default=1024, ge=0)
     # The journal: unset = SQLite in state_dir (one host). "postgresql://user@host:port/db" = a
     # PostgreSQL journal shared by an active/standby pair holding a fenced lease (docs/DEPLOYMENT.md);
     # the password comes from state_password_file (0600) or ALLORA_WORKER_STATE_PASSWORD.

@@ -32,6 +32,7 @@ DESCRIPTIONS: dict[str, str] = {
     "topics": "One `[[topics]]` table per topic; keys below as `topics.*`.",
     "state_dir": "Journal, candle cache, `heartbeat.json` and `logs/`. Relative paths in a config file are relative to the file.",
     "until": "Stop cleanly (exit 0) at this ISO 8601 time; in the past is a configuration error.",
+    "state_min_free_kib": "Free space (KiB) the state directory's filesystem must keep for the SQLite journal. Below it nothing is signed (one ERROR per stretch) until space is freed, so a full disk never leaves a submission half-recorded. 0 turns the check off.",
     "state_url": "Unset: the journal is SQLite in `state_dir` (one host). `postgresql://user@host:port/dbname`: a PostgreSQL journal shared by an active/standby pair holding a fenced lease (docs/DEPLOYMENT.md). A password in the URL is refused.",
     "state_password_file": "A file of mode 0600 holding the PostgreSQL password (or set `ALLORA_WORKER_STATE_PASSWORD`).",
     "lease_seconds": "With `state_url`: the leader lease. A standby takes over this long after the active stops renewing; keep it well under a submission window.",

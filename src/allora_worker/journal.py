@@ -90,6 +90,27 @@ class JournalUnavailable(JournalError):
     so nothing is signed or broadcast until it can be."""
 
 
+class DiskLow(JournalUnavailable):
+    """The state directory's filesystem has less free space than the reserve: the journal might
+    not record the next steps of a submission, so nothing is signed until space is freed."""
+
+
+def require_free_space(directory: Path, reserve_bytes: int) -> None:
+    """Raise `DiskLow` when `directory`'s filesystem has less than `reserve_bytes` free.
+
+    Checked before each poll, not on failure: a full disk makes SQLite fail mid-submission (a tx
+    signed whose state cannot be written), while a reserve keeps room for the steps of every
+    window already under way.
+    """
+    if reserve_bytes <= 0:
+        return
+    stats = os.statvfs(directory)
+    free = stats.f_bavail * stats.f_frsize
+    if free < reserve_bytes:
+        raise DiskLow(f"only {free // 1024} KiB free on the filesystem of {directory}, below the "
+                      f"{reserve_bytes // 1024} KiB reserve (state_min_free_kib)")
+
+
 class FencedOut(JournalError):
     """This daemon's lease is gone (expired or taken over): it must not record or sign anything."""
 

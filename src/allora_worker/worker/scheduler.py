@@ -125,6 +125,8 @@ class Shared:
     chain_changed: ChainChanged | None = None
     # Called after every loop iteration (the heartbeat file); must not raise.
     on_iteration: Callable[[], None] | None = None
+    # Called before every poll: raises DiskLow when the journal's disk is below its reserve.
+    space_check: Callable[[], None] | None = None
 
 
 class ChainChanged(Exception):
@@ -188,6 +190,8 @@ class TopicLoop:
                          self.until.isoformat(), self.topic_id)
                 break
             try:
+                if self.shared.space_check is not None:
+                    self.shared.space_check()
                 results.extend(await self.poll_once(newest_only=once or self.schedule == "interval"))
             except chain_errors.ChainIdMismatch as exc:
                 self._chain_changed(ChainChanged(str(exc), reset=False))

@@ -23,7 +23,14 @@ from allora_worker.chain.emissions import EmissionsAdapter
 from allora_worker.chain.wallet import Wallet, WalletError
 from allora_worker.config import ConfigError, Settings, health_exposed, validate
 from allora_worker.exitcodes import EXIT_CONFIG, EXIT_NOTHING_SUBMITTED, EXIT_OK, EXIT_PREFLIGHT, EXIT_UNEXPECTED
-from allora_worker.journal import FencedOut, InstanceLock, InstanceLockedError, Journal, JournalError
+from allora_worker.journal import (
+    FencedOut,
+    InstanceLock,
+    InstanceLockedError,
+    Journal,
+    JournalError,
+    require_free_space,
+)
 from allora_worker.journal_guard import JournalRefused, open_journal, start_new_epoch
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.clock import Clock
@@ -429,7 +436,8 @@ class WorkerService:
                 shared = Shared(client=client, journal=journal, metrics=self.metrics, health=self.health,
                                 counters=self.counters, cycles=self._cycles,
                                 stop=self._generation_stop, dry_run=self.options.dry_run,
-                                on_result=self.on_result, on_iteration=self._beat)
+                                on_result=self.on_result, on_iteration=self._beat,
+                                space_check=self._space_check())
                 loops = [self._topic_loop(r, shared) for r in runtimes]
                 tasks = [asyncio.create_task(tl.run(once=self.options.once), name=f"topic-{tl.topic_id}")
                          for tl in loops]
@@ -585,6 +593,13 @@ class WorkerService:
             log.info("💓 HEARTBEAT: up %s, %d cycles, outcomes: %s, last tx %s",
                      _duration(self.counters.uptime_seconds), self.counters.cycles, outcomes, last_tx)
             self._beat(force=True)
+
+    def _space_check(self) -> Callable[[], None] | None:
+        """The free-space reserve of the SQLite journal's disk (a PostgreSQL journal keeps its own)."""
+        settings = self.settings
+        if settings.state_url or settings.state_min_free_kib <= 0:
+            return None
+        return lambda: require_free_space(settings.state_dir, settings.state_min_free_kib * 1024)
 
     def _beat(self, force: bool = False) -> None:
         """Rewrite heartbeat.json: after every loop iteration (at most once a second), so `status`
