@@ -32,7 +32,7 @@ class Brought:
     X_test: np.ndarray  # held-out rows (after the training rows, purged by the horizon)
 
 
-def _split(candles: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split(candles: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     feats, target = build_dataset(candles, 168)
     data = training_set(feats, target, 168)
     X = pd.DataFrame(data.X, columns=data.features)[features].to_numpy()
@@ -47,7 +47,7 @@ def sklearn_pipeline(candles: pd.DataFrame) -> Brought:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    X, y, X_test = _split(candles, PIPELINE_FEATURES)
+    X, y, X_test = split(candles, PIPELINE_FEATURES)
     pipe = make_pipeline(StandardScaler(), Ridge(alpha=10.0)).fit(X, y)
     onx = convert_sklearn(pipe, initial_types=[("features", DoubleTensorType([None, X.shape[1]]))],
                           target_opset=17)
@@ -60,7 +60,7 @@ def lightgbm_model(candles: pd.DataFrame) -> Brought:
 
     from allora_worker.model.onnx_export import lightgbm_to_onnx
 
-    X, y, X_test = _split(candles, LGBM_FEATURES)
+    X, y, X_test = split(candles, LGBM_FEATURES)
     model = lgb.LGBMRegressor(n_estimators=150, num_leaves=8, min_child_samples=200, learning_rate=0.03,
                               deterministic=True, force_row_wise=True, n_jobs=1, verbose=-1).fit(X, y)
     return Brought(model, lightgbm_to_onnx(model, X.shape[1]), LGBM_FEATURES, X_test)
@@ -89,7 +89,7 @@ def seed_style_legacy(candles: pd.DataFrame, directory: Path) -> tuple[Path, str
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    X, y, _ = _split(candles, SEED_MEANING)
+    X, y, _ = split(candles, SEED_MEANING)
     estimator = make_pipeline(StandardScaler(), GradientBoostingRegressor(n_estimators=60, max_depth=3,
                                                                           random_state=0)).fit(X, y)
     directory.mkdir(parents=True, exist_ok=True)

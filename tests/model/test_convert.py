@@ -78,3 +78,42 @@ def test_an_estimator_without_a_converter_is_refused_in_words(candles: pd.DataFr
     with pytest.raises(BundleError, match=r"cannot convert a sklearn\.KernelRidge to ONNX"):
         convert_legacy(src, tmp_path / "o", pinned_sha256=sha, allow_pickle=True, candles=candles, data_source="t")
     assert not (tmp_path / "o").exists()
+
+
+def _boosted(kind: str, X: np.ndarray, y: np.ndarray) -> object:
+    if kind == "lightgbm":
+        import lightgbm as lgb
+
+        return lgb.LGBMRegressor(n_estimators=80, num_leaves=8, min_child_samples=100, deterministic=True,
+                                 force_row_wise=True, n_jobs=1, verbose=-1).fit(X, y)
+    xgb = pytest.importorskip("xgboost")  # in the [test] extra (xgboost-cpu)
+    return xgb.XGBRegressor(n_estimators=80, max_depth=3, n_jobs=1).fit(X, y)
+
+
+@pytest.mark.parametrize(("kind", "elementwise"), [("lightgbm", 1e-6), ("xgboost", None)])
+def test_a_pickled_boosted_model_converts_and_matches(kind: str, elementwise: float | None, tmp_path: Path) -> None:
+    """LightGBM through lightgbm_to_onnx (double), XGBoost through onnxmltools (float32, as XGBoost itself).
+
+    On 12,000 hours: some predictions come within 1e-4 of zero, where float32 trees show.
+    """
+    from allora_worker.market.bundled import load_bundled
+    from allora_worker.model.onnx_import import agreement, complete_rows
+    from tests.model.byom_support import SEED_FEATURES, split
+
+    candles = load_bundled("binance").iloc[-12000:]
+    X, y, _ = split(candles, SEED_MEANING)
+    model = _boosted(kind, X, y)
+    src = tmp_path / "legacy"
+    src.mkdir()
+    (src / "model.pkl").write_bytes(pickle.dumps(model))
+    (src / "features.json").write_text(json.dumps(SEED_FEATURES))
+    sha = hashlib.sha256((src / "model.pkl").read_bytes()).hexdigest()
+    done = convert_legacy(src, tmp_path / "out", pinned_sha256=sha, allow_pickle=True, candles=candles,
+                          data_source="t")
+    assert done.estimator == f"{kind}.{'LGBMRegressor' if kind == 'lightgbm' else 'XGBRegressor'}"
+    bundle = load_bundle(tmp_path / "out")
+    rows = complete_rows(candles, SEED_MEANING).to_numpy()
+    got, want = bundle.model.predict(rows), model.predict(rows)  # type: ignore[attr-defined]
+    assert agreement(want, got).ok, agreement(want, got).describe()
+    if elementwise is not None:
+        np.testing.assert_allclose(got, want, rtol=elementwise, atol=0)
