@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import typing
 
 import pytest
 
@@ -50,3 +51,22 @@ def test_header_view_reads_chain_id_and_height_as_the_full_parse(which: str) -> 
                 ref_block.header.chain_id, ref_block.header.height) == ("allora-mainnet-1", 7_654_321)
     # The view declares the header ids and nothing else: the commit and transactions are skipped.
     assert [f.name for f in dataclasses.fields(HeaderIds)] == ["chain_id", "height"]
+
+
+@pytest.mark.parametrize("version", [4, 5, 6, 7, 8, 9, 10])
+def test_the_version_probe_asks_the_generated_stubs_path_and_skips_the_whole_answer(version: int) -> None:
+    import inspect
+    from importlib import import_module
+
+    from allora_worker.chain.pb_light import Unread, params_path
+
+    module = import_module(f"allora_worker.chain.pb.emissions_v{version}")
+    # The probe's path is the generated stub's (which follows the chain's proto package and service).
+    assert f'"{params_path(version)}"' in inspect.getsource(module.QueryServiceStub.get_params)
+    assert bytes(Unread()) == bytes(module.GetParamsRequest()) == b""
+    params_type = next(t for t in typing.get_args(typing.get_type_hints(module.GetParamsResponse)["params"])
+                       if t is not type(None))
+    params = params_type(version="v0.x", max_serialized_msg_length=7, min_topic_weight="0.5")
+    answer = bytes(module.GetParamsResponse(params=params))
+    assert len(answer) > 10
+    assert Unread.parse(answer) == Unread()

@@ -26,7 +26,7 @@ from allora_worker.chain import errors as E
 from allora_worker.chain.emissions import EmissionsAdapter, UnsupportedVersion, probe
 from allora_worker.chain.endpoints import EndpointPool
 from allora_worker.chain.fees import FeePlan, parse_dec_coin_amount
-from allora_worker.chain.pb_light import LatestBlockStub
+from allora_worker.chain.pb_light import EmissionsProbeStub, LatestBlockStub
 from allora_worker.chain.protos import (
     Any,
     AuthStub,
@@ -48,7 +48,6 @@ from allora_worker.chain.protos import (
     Tx,
     TxResponse,
     TxStub,
-    emissions_module,
 )
 from allora_worker.chain.tx import build_tx
 from allora_worker.chain.wallet import Wallet
@@ -273,11 +272,11 @@ class ChainClient:
         Raises `UnsupportedVersionError` naming a version this worker does not speak."""
 
         async def serves(version: int) -> bool:
-            module = emissions_module(version)
             try:
+                # Served or not is the whole question: the answer is not decoded (chain/pb_light.py).
                 await self.pool.call(
                     f"emissions.v{version}.GetParams",
-                    lambda ch, t: module.QueryServiceStub(ch).get_params(module.GetParamsRequest(), timeout=t),
+                    lambda ch, t: EmissionsProbeStub(ch).get_params(version, timeout=t),
                 )
             except E.QueryFailed as exc:
                 if exc.status == "UNIMPLEMENTED":

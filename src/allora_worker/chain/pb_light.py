@@ -1,7 +1,7 @@
 """Partial views of large chain answers: only the fields the worker reads on every poll.
 
 Protobuf decoders skip fields a message does not declare, so declaring a subset is a wire-exact
-way to read part of an answer. `GetLatestBlock` answers with the whole block twice (`block` and
+way to read part of an answer (or none of it). `GetLatestBlock` answers with the whole block twice (`block` and
 `sdk_block`: every transaction and every validator's commit signature), and the worker reads
 three header fields of it on each poll; decoding the rest cost most of a poll's CPU.
 
@@ -9,6 +9,10 @@ Field numbers follow cosmos/base/tendermint/v1beta1/query.proto (GetLatestBlockR
 sdk_block 3), .../types.proto (Block: header 1; Header: chain_id 2, height 3) and
 cometbft/proto/tendermint/types/{block,types}.proto (the same numbers). tests/chain/test_pb_light.py
 checks them against the full generated types in `chain/pb`.
+
+The emissions version probe asks each version's `GetParams` only to learn whether the node serves
+it (UNIMPLEMENTED or an answer): the answer, the module's ~60 parameters, is never read, and
+decoding it was the probe's main cost (its classes are built on first use: ~50 ms each).
 """
 
 # betterproto2 declares fields as dataclass defaults by design (as chain/pb's generated code does).
@@ -50,4 +54,20 @@ class LatestBlockStub(betterproto2.ServiceStub):
     async def get_latest_block_header(self, *, timeout: float | None = None) -> LatestBlockHeader:
         answer: LatestBlockHeader = await self._unary_unary(
             LATEST_BLOCK_PATH, GetLatestBlockRequest(), LatestBlockHeader, timeout=timeout)
+        return answer
+
+
+@dataclass(eq=False, repr=False)
+class Unread(betterproto2.Message):
+    """An empty request, or an answer none of whose fields is read (the decoder skips them all)."""
+
+
+def params_path(version: int) -> str:
+    return f"/emissions.v{version}.QueryService/GetParams"
+
+
+class EmissionsProbeStub(betterproto2.ServiceStub):
+    async def get_params(self, version: int, *, timeout: float | None = None) -> Unread:
+        """emissions.vN.QueryService/GetParams; its request is empty in every version."""
+        answer: Unread = await self._unary_unary(params_path(version), Unread(), Unread, timeout=timeout)
         return answer
