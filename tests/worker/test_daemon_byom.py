@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,9 @@ def test_daemon_fed_by_http_fills_every_window_and_never_submits_a_lie(tmp_path:
                 for mode, line in _LIES.items():
                     server.set_mode(mode)
                     daemon.wait_for_line(r"cycle skipped: prediction failed: .*" + re.escape(line), timeout=60)
+                server.set_mode("unhealthy")  # the health probe fails: the predictor is not asked
+                daemon.wait_for_line(r"cycle skipped: predictor unusable: health probe .* answered HTTP 503",
+                                     timeout=60)
                 lying_end = dn.height
                 server.set_mode("seq")
                 wait_until(lambda: len(dn.accepted_inferences(67)) >= len(honest) + 2, 90, "honest again")
@@ -186,9 +190,43 @@ def test_daemon_fed_by_http_fills_every_window_and_never_submits_a_lie(tmp_path:
     # While it lied, nothing was submitted: the accepted nonces jump over the lying period.
     lying = [i.nonce for i in accepted if honest_end + EPOCH < i.nonce < lying_end - EPOCH]
     assert lying == [], lying
-    for line in text.splitlines():
-        if "cycle skipped" in line:
-            assert "prediction failed" in line and "Traceback" not in text
+    skipped = re.findall(r"nonce (\d+): cycle skipped: (prediction failed|predictor unusable)", text)
+    assert skipped and "Traceback" not in text
+    # One line per window, though each window was asked again on every poll while it was open.
+    per_window = Counter(nonce for nonce, _ in skipped)
+    assert max(per_window.values()) == 1, per_window
+    cycles = Counter(re.findall(r"SUBMISSION CYCLE #\d+: topic 67, nonce (\d+)", text))
+    assert max(cycles[nonce] for nonce in per_window) >= 3, {n: cycles[n] for n in per_window}
+
+
+def test_daemon_refuses_to_start_when_the_health_probe_fails(tmp_path: Path, mnemonic_file: Path) -> None:
+    """Pre-flight asks the health URL of a real server: 503, then nothing listening; exit 3 both times."""
+    server = InferenceServer(tmp_path / "server", "unhealthy")
+    try:
+        with DevnetThread(devnet_config(TEST_ADDRESS, [_topic(67)], block_time=BLOCK)) as dn:
+            config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "state",
+                                         bundle=tmp_path / "none", topics=(), epoch_seconds=EPOCH * BLOCK)
+            add_topic(config, 67, predict_url=server.url, predict_health_url=server.health_url,
+                      predict_timeout_seconds=1.0, predict_retries=0)
+            texts = []
+            for attempt in ("unhealthy", "gone"):
+                if attempt == "gone":
+                    server.stop()
+                daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / f"{attempt}.log")
+                try:
+                    daemon.wait_for_line(r"pre-flight failed: not starting", timeout=60)
+                finally:
+                    code = daemon.stop()
+                texts.append(daemon.text())
+                assert code == 3, daemon.text()[-3000:]
+    finally:
+        server.stop()
+    public = f"http://127.0.0.1:{server.port}/health"
+    for text, said in zip(texts, ("answered HTTP 503", "failed: ConnectError"), strict=True):
+        fails = [line for line in text.splitlines() if "[FAIL]" in line]
+        assert len(fails) == 1 and f"[FAIL] topic 67 predictor: health probe {public} {said}" in fails[0], fails
+        assert "pre-flight failed: not starting" in text and "DAEMON MODE STARTED" not in text
+        assert "Traceback" not in text and server.served() == []  # never asked for a prediction
 
 
 def test_daemon_serves_a_named_plugin_and_journals_its_version(tmp_path: Path, mnemonic_file: Path,

@@ -30,6 +30,10 @@ log = get_logger("worker.cycle")
 _ALREADY = chain_errors.EMISSIONS_CANT_UPDATE_EMA_TWICE
 
 
+# Outcomes of a cycle that had no prediction to submit (model, predictor or candles unusable).
+SKIP_OUTCOMES = ("skipped_model", "skipped_data")
+
+
 @dataclass(frozen=True)
 class CycleResult:
     topic_id: int
@@ -169,7 +173,7 @@ def confirmed_outcome(entry: Entry) -> str:
 
 def _refuse(journal: Journal, topic_id: int, nonce: int, outcome: str, reason: str,
             data_age: float | None = None) -> CycleResult:
-    log.error("topic %d nonce %d: cycle skipped: %s", topic_id, nonce, reason)
+    # Not logged here: the scheduler says "cycle skipped" once per window (it asks every poll).
     journal.mark_rejected(topic_id, nonce, error=reason)
     return CycleResult(topic_id, nonce, outcome, detail=reason, data_age_seconds=data_age)
 

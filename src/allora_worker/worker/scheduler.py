@@ -22,7 +22,7 @@ from allora_worker.chain.client import Cadence, ChainClient
 from allora_worker.journal import CONFIRMED, FencedOut, Journal, JournalUnavailable
 from allora_worker.logging_setup import get_logger
 from allora_worker.secrets import describe
-from allora_worker.worker.cycle import CycleCounter, CycleResult, confirmed_outcome, run_cycle
+from allora_worker.worker.cycle import SKIP_OUTCOMES, CycleCounter, CycleResult, confirmed_outcome, run_cycle
 from allora_worker.worker.health import HealthState
 from allora_worker.worker.heartbeat import RunCounters
 from allora_worker.worker.metrics import WorkerMetrics
@@ -95,6 +95,7 @@ class _NonceTrack:
     attempts: int = 0
     next_try_poll: int = 0
     last_detail: str = ""
+    skips: int = 0  # attempts skipped for want of a prediction (model, predictor or candles)
 
 
 @dataclass
@@ -293,6 +294,8 @@ class TopicLoop:
             results.append(result)
             track.attempts += 1
             track.last_detail = result.detail[:300]
+            if result.outcome in SKIP_OUTCOMES:
+                self._say_skipped(nonce, track, result.detail)
             if result.outcome in ("accepted", "already_submitted", "dry_run"):
                 if result.outcome == "accepted":
                     waited = time.monotonic() - track.first_seen
@@ -304,6 +307,18 @@ class TopicLoop:
                 backoff = min(2 ** (track.attempts - 1), MAX_RETRY_BACKOFF_POLLS)
                 track.next_try_poll = self.polls + backoff
         return results
+
+    def _say_skipped(self, nonce: int, track: _NonceTrack, reason: str) -> None:
+        """One ERROR line per window for a skipped cycle. A predictor or data source that is down
+        is asked again on every poll (it may come back before the window closes); a line per poll
+        buried everything else. Repeats go to DEBUG, and the window's close line counts attempts."""
+        if track.skips == 0:
+            log.error("topic %d nonce %d: cycle skipped: %s (asked again every poll until the window closes)",
+                      self.topic_id, nonce, reason)
+        else:
+            log.debug("topic %d nonce %d: cycle skipped again (attempt %d): %s", self.topic_id, nonce,
+                      track.attempts, reason)
+        track.skips += 1
 
     def _chain_changed(self, exc: ChainChanged) -> None:
         """Stop submitting at once, every topic: nothing more is signed for a chain we do not know."""
