@@ -1,7 +1,8 @@
 """Which optional extra provides a library the base install leaves out, and how to say so.
 
 The base install runs the daemon; training, backtests, plots, LightGBM bundles and ONNX export
-need `[train]`, the PostgreSQL journal `[postgres]` (pyproject.toml). A command that reaches one
+need `[train]`, the PostgreSQL journal `[postgres]`, the official SDK (the network's loss functions
+for realized losses, the devnet's types) `[sdk]`, which `[train]` includes (pyproject.toml). A command that reaches one
 of these libraries without it says, in one line, which extra to install.
 """
 
@@ -16,6 +17,7 @@ EXTRA_OF: dict[str, str] = {
     "skl2onnx": "train",
     "onnxmltools": "train",
     "psycopg": "postgres",
+    "allora_sdk": "sdk",
 }
 
 

@@ -12,7 +12,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from allora_sdk.loss_methods import make_zptae_loss
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,10 @@ def zptae_mean(y: np.ndarray, pred: np.ndarray, std: float | np.ndarray) -> floa
     The scale must come from TRAINING targets only; a per-row array carries each walk-forward
     fold's own training std.
     """
+    # allora-sdk is an extra ([sdk], in [train]): imported where the score is computed, so that a
+    # base install running `train` is told about [train] (sklearn) first, not about [sdk] alone.
+    from allora_sdk.loss_methods import make_zptae_loss
+
     y = np.asarray(y, dtype="float64")
     pred = np.asarray(pred, dtype="float64")
     stds = np.broadcast_to(np.asarray(std, dtype="float64"), y.shape)

@@ -24,6 +24,7 @@ import numpy as np
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.client import ChainClient
 from allora_worker.chain.scores import inferer_score_ema, lowest_inferer_score, network_inference_at
+from allora_worker.extras import missing_extra
 from allora_worker.journal import CONFIRMED, Journal, Performance
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.errors import DataUnavailable, MarketError
@@ -61,6 +62,16 @@ def _loss_fn_factory() -> object:
     return get_default_loss_fn
 
 
+def loss_functions_missing() -> str | None:
+    """None when the SDK's loss functions import (importing them: call it only when a loss is
+    due); else the one line saying which extra brings them (allora-sdk is not in the base install)."""
+    try:
+        _loss_fn_factory()
+    except ImportError as exc:
+        return missing_extra(exc) or f"the SDK's loss functions do not import: {exc}"
+    return None
+
+
 async def loss_of(method: str, truth: float, predicted: float) -> float:
     fn = _loss_fn_factory()(method)  # type: ignore[operator]
     value = fn(truth, predicted)
@@ -79,6 +90,7 @@ class PerformanceTracker:
     metrics: WorkerMetrics
     address: str
     _loss_method: dict[int, str] = field(default_factory=dict)
+    _said_no_losses: bool = False
 
     async def update(self) -> None:
         for runtime in self.runtimes:
@@ -117,6 +129,13 @@ class PerformanceTracker:
             target_open = last_open + timedelta(hours=horizon)
             if target_open + timedelta(hours=1) > now:
                 continue  # the horizon has not passed yet (entries are in nonce order: so neither later ones)
+            advice = loss_functions_missing()
+            if advice is not None:
+                # A base install submits without the SDK; only these figures need it. Said once.
+                if not self._said_no_losses:
+                    log.warning("realized losses are not computed (scores, balance and runway are): %s", advice)
+                    self._said_no_losses = True
+                return
             realized = await asyncio.to_thread(_realized, runtime, last_open, horizon)
             if realized is None:
                 continue
