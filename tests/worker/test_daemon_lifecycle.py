@@ -308,7 +308,9 @@ def test_status_and_doctor_report_in_words(tmp_path: Path, bundle_dir: Path, mne
 def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALLORA_WORKER_") and k != "MNEMONIC"}
     result = subprocess.run(
-        [str(BINARY), "demo", "--windows", "3", "--block-time", "0.1", "--epoch-length", "10",
+        # The demo's own block time and epoch (windows of 2.5 s): devnet and daemon share one
+        # process, and 0.5 s windows were missed on a loaded 2-core CI machine (1 of 3, 0f72090).
+        [str(BINARY), "demo", "--windows", "3", "--block-time", "0.25", "--epoch-length", "20",
          "--workdir", str(tmp_path / "demo")],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False,
     )

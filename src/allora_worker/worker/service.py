@@ -443,7 +443,9 @@ class WorkerService:
                          for tl in loops]
                 await self._wait_generation(tasks, summary)
                 for tl in loops:
-                    if tl.ended_reason:
+                    # A stop the operator asked for (SIGTERM) is why the daemon ends, not a topic
+                    # that stopped by itself earlier while the others went on.
+                    if tl.ended_reason and not self._stop_reason:
                         summary.reason = tl.ended_reason
                 if shared.chain_changed is not None:
                     renewed = self._after_chain_change(journal, shared.chain_changed)
