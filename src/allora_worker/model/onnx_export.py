@@ -36,12 +36,16 @@ def lightgbm_to_onnx(model: Any, width: int) -> bytes:
     tolerance, or serve them behind predict_url.
     """
     from onnx import TensorProto, helper, numpy_helper
-    from onnxmltools.convert.common.tree_ensemble import get_default_tree_classifier_attribute_pairs
-    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import (
-        _parse_tree_structure,
-        dump_booster_model,
-        modify_tree_for_rule_in_set,
-    )
+
+    try:  # onnxmltools' own LightGBM tree walk; `_parse_tree_structure` is not public API
+        from onnxmltools.convert.common.tree_ensemble import get_default_tree_classifier_attribute_pairs
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import (
+            _parse_tree_structure,
+            dump_booster_model,
+            modify_tree_for_rule_in_set,
+        )
+    except ImportError as exc:  # absent, or a release that moved them: the caller falls back
+        raise ExportError(f"onnxmltools' LightGBM parser is not importable here: {exc}") from exc
 
     booster = getattr(model, "booster_", model)
     dump, info = dump_booster_model(booster)
