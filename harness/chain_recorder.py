@@ -28,11 +28,16 @@ class NodeRecorder:
 
     def __init__(self, dn: DevnetThread) -> None:
         self.seen: list[SeenTx] = []
+        # Hashes of the txs CheckTx let into the mempool: such a tx holds its account sequence.
+        # One refused there (its timeout height passed, say) can never land and leaves the
+        # sequence free to sign again.
+        self.admitted: set[str] = set()
         self._lock = threading.Lock()
         state = dn.state
         original = state.check_tx
 
         def recording(tx_bytes: bytes) -> Any:
+            seen = None
             try:
                 tx = txcheck.decode_tx(tx_bytes)
                 payload = None
@@ -40,21 +45,33 @@ class NodeRecorder:
                     bundle = getattr(msg, "worker_data_bundle", None)
                     if bundle is not None:
                         payload = (int(bundle.topic_id), int(bundle.nonce.block_height))
+                seen = SeenTx(tx.txhash, tx.sequence, payload, time.time())
                 with self._lock:
-                    self.seen.append(SeenTx(tx.txhash, tx.sequence, payload, time.time()))
+                    self.seen.append(seen)
             except Exception:  # an undecodable tx is the devnet's to refuse, not ours to count
                 pass
-            return original(tx_bytes)
+            result = original(tx_bytes)  # raises when CheckTx refuses the tx
+            if seen is not None:
+                with self._lock:
+                    self.admitted.add(seen.txhash)
+            return result
 
         state.check_tx = recording  # type: ignore[method-assign]
 
     def double_signed_sequences(self) -> dict[int, set[str]]:
-        """Account sequences for which more than one distinct tx was signed and sent."""
-        by_seq: dict[int, set[str]] = defaultdict(set)
+        """Account sequences signed again while a tx already held them: a second distinct tx for a
+        sequence after one with that sequence got into the mempool (the first could still land).
+        A re-signature after every earlier tx for the sequence was refused at CheckTx is not one."""
+        holder: dict[int, str] = {}
+        doubled: dict[int, set[str]] = defaultdict(set)
         with self._lock:
             for tx in self.seen:
-                by_seq[tx.sequence].add(tx.txhash)
-        return {seq: hashes for seq, hashes in by_seq.items() if len(hashes) > 1}
+                held = holder.get(tx.sequence)
+                if held is not None and held != tx.txhash:
+                    doubled[tx.sequence].update((held, tx.txhash))
+                elif held is None and tx.txhash in self.admitted:
+                    holder[tx.sequence] = tx.txhash
+        return dict(doubled)
 
     def duplicate_payloads(self) -> dict[tuple[int, int], set[str]]:
         """Windows for which more than one distinct payload tx was sent."""

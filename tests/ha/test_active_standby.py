@@ -13,10 +13,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 
+import psycopg
 import pytest
 
 from allora_worker.journal_pg import PASSWORD_ENV
@@ -25,7 +27,7 @@ from harness.postgres import PLANTED_PASSWORD
 from tests.conftest import TEST_ADDRESS
 from tests.ha.conftest import EPOCH, LEASE, Node, Pair, who_is_active_commands
 
-HANDOVER_LEASE = 40.0
+HANDOVER_LEASE = 4.0
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
 
@@ -181,15 +183,43 @@ def test_a_lease_that_ran_out_before_the_loops_began_sends_the_leader_back_to_st
 
 
 def test_sigterm_hands_over_at_once_and_loses_no_window(pair: Pair) -> None:
-    # A lease far longer than the handover may take: B can only be in early if A released it.
+    # The longest lease the window allows (4 s < 4.5 s). The proof that B came in on A's release,
+    # not on its expiry, is on the database's clock: B took the lease before the expiry A's last
+    # renewal had set (a watcher reads the lease row every 50 ms until B holds it).
     a, b = pair.start_both(lease=HANDOVER_LEASE)
+    token_a = a.tokens()[-1]
     first = pair.wait_accepted(1, 60)[0]
+    expiries: list[float] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with psycopg.connect(pair.server.url(pair.dbname), password=PLANTED_PASSWORD) as conn:
+            while not done.is_set():
+                row = conn.execute("SELECT token, EXTRACT(EPOCH FROM expires_at)::float8,"
+                                   " EXTRACT(EPOCH FROM acquired_at)::float8 FROM leases").fetchone()
+                if row[0] == token_a:
+                    expiries.append(row[1])
+                elif row[0] > token_a:
+                    taken_at.append(row[2])
+                    return
+                time.sleep(0.05)
+
+    taken_at: list[float] = []
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    wait_until(lambda: len(set(expiries)) >= 2, 30, "the watcher to see A renew its lease")
     a.daemon.signal(signal.SIGTERM)
-    stopped = time.monotonic()
     assert a.daemon.wait(20) == 0
     a.daemon.wait_for_line(r"LEASE RELEASED", 1)
-    b.wait_active(timeout=HANDOVER_LEASE)
-    assert time.monotonic() - stopped < HANDOVER_LEASE / 2
+    b.wait_active(timeout=30)
+    watcher.join(10)
+    done.set()
+    assert taken_at and expiries, (taken_at, expiries)
+    # A's release set its expiry to the moment of release; the latest expiry before it is the one
+    # its renewals kept pushing ahead. B holding the lease before that moment is only possible
+    # because A handed it over.
+    renewed_expiry = max(expiries)
+    assert taken_at[0] < renewed_expiry, (taken_at[0], renewed_expiry)
     after = pair.wait_accepted(3, 60, after=first)
     assert _lost(pair, first, after[-1]) == []
     pair.check_no_duplicates_and_no_lost_record()
