@@ -223,6 +223,48 @@ class PostgresJournal(Journal):
                     ) from None
             raise AssertionError("unreachable")
 
+    def claim_owner(self, wallet: str, chain_id: str) -> None:
+        """Stamp this database as `wallet`'s journal on `chain_id` if it is nobody's yet, and refuse
+        (`JournalRefused`) one that belongs to another wallet or chain: one database per wallet.
+
+        A database from before the stamp existed is adopted, unless its lease row names another
+        wallet (then that wallet's daemons have been using it).
+        """
+        from allora_worker.journal_guard import JournalRefused
+
+        with self._lock:
+            try:
+                conn = self._live()
+                with conn.transaction():
+                    conn.execute("LOCK TABLE journal_owner IN EXCLUSIVE MODE")
+                    row = conn.execute("SELECT wallet, chain_id FROM journal_owner WHERE id = 1").fetchone()
+                    if row is None:
+                        other = conn.execute("SELECT wallet FROM leases WHERE wallet <> %s LIMIT 1",
+                                             (wallet,)).fetchone()
+                        if other is not None:
+                            row = {"wallet": other["wallet"], "chain_id": "unknown"}
+                        else:
+                            conn.execute("INSERT INTO journal_owner (id, wallet, chain_id, created_at)"
+                                         " VALUES (1, %s, %s, %s)", (wallet, chain_id, time.time()))
+                            return
+            except psycopg.OperationalError as exc:
+                raise JournalUnavailable(
+                    f"the journal at {self.describe()} cannot be read: {redact(str(exc)).strip()}"
+                ) from None
+        if row["wallet"] != wallet:
+            raise JournalRefused(
+                f"the journal database {self.describe()} belongs to wallet {row['wallet']}, not to this "
+                f"daemon's wallet {wallet}: one PostgreSQL database per wallet (its leases, nonces and "
+                "account sequence are that wallet's). Give this wallet its own database in state_url, "
+                "or use that wallet's mnemonic here"
+            )
+        if row["chain_id"] != chain_id:
+            raise JournalRefused(
+                f"the journal database {self.describe()} was written for chain {row['chain_id']!r}, not "
+                f"{chain_id!r}: its rows must not be mixed with another chain's. Give this chain its own "
+                "database in state_url"
+            )
+
     def _migrate(self) -> None:
         from allora_worker import journal_schema
 

@@ -152,12 +152,25 @@ _V4 = {
 # bundles (their hash already covers every file) and HTTP endpoints (which have no version).
 _V5 = ("ALTER TABLE submissions ADD COLUMN model_version TEXT",)
 
+# Version 6: the wallet and chain a PostgreSQL journal belongs to (one row, stamped by the first
+# daemon that opens it). One database per wallet: a daemon of another wallet, or for another chain,
+# is refused before it writes anything. (SQLite keeps the same facts in `journal_identity`.)
+_V6_POSTGRESQL = (
+    """CREATE TABLE IF NOT EXISTS journal_owner (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        wallet      TEXT NOT NULL,
+        chain_id    TEXT NOT NULL,
+        created_at  DOUBLE PRECISION NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "submissions and events", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "leader lease (PostgreSQL)", (), _V2_POSTGRESQL),
     Migration(3, "events.fence_token", _V3, _V3),
     Migration(4, "performance, scores and balances", _V4["sqlite"], _V4["postgresql"]),
     Migration(5, "submissions.model_version", _V5, _V5),
+    Migration(6, "journal owner: wallet and chain (PostgreSQL)", (), _V6_POSTGRESQL),
 )
 
 LATEST = MIGRATIONS[-1].version

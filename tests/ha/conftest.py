@@ -164,15 +164,16 @@ class Pair:
         return wait_until(settled, 90, "one active and one standby daemon")
 
     def start(self, name: str, *, port: int | None = None, lease: float = LEASE,
-              command: list[str] | None = None) -> Node:
+              command: list[str] | None = None, dbname: str | None = None,
+              mnemonic_file: Path | None = None) -> Node:
         state = self.tmp / f"state-{name}"
         config = write_worker_config(
             self.tmp / f"{name}.toml", grpc_url=self.dn.grpc_url, state_dir=state, bundle=self.bundle,
             epoch_seconds=EPOCH * BLOCK,
-            extra={"state_url": self.server.url(self.dbname, port=port), "lease_seconds": lease},
+            extra={"state_url": self.server.url(dbname or self.dbname, port=port), "lease_seconds": lease},
         )
         output = self.tmp / f"{name}.log"
-        daemon = DaemonProcess(config, mnemonic_file=self.mnemonic_file, output=output,
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file or self.mnemonic_file, output=output,
                                env={PASSWORD_ENV: PLANTED_PASSWORD}, command=command)
         node = Node(name, daemon)
         self.nodes[name] = node

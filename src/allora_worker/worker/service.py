@@ -214,7 +214,13 @@ class WorkerService:
                 from allora_worker.journal_pg import PostgresJournal
 
                 # The shared journal: its schema is versioned and its writes fenced by the lease.
-                journal: Journal = PostgresJournal(settings.state_url, password_file=settings.state_password_file)
+                shared = PostgresJournal(settings.state_url, password_file=settings.state_password_file)
+                try:
+                    shared.claim_owner(wallet.address, settings.effective_chain_id)  # one database per wallet
+                except Exception:
+                    shared.close()
+                    raise
+                journal: Journal = shared
             else:
                 opened = open_journal(settings.journal_path, chain_id=settings.effective_chain_id,
                                       wallet=wallet.address)
@@ -353,6 +359,9 @@ class WorkerService:
             keeper = asyncio.create_task(self._keep_lease(lease), name="lease")
             try:
                 await self._reconcile(journal, client)  # in-flight txs of the last active first
+                # The pair's txs are all in this journal: an inference of ours on chain that it never
+                # sent was signed by a daemon on another database (exit 3, as on SQLite).
+                await check_alone(journal, client, [r.topic_id for r in runtimes])
                 await self._supervise(client, journal, runtimes, summary)
             except FencedOut as exc:
                 log.error("%s", exc)
