@@ -121,6 +121,30 @@ def _connect(params: dict[str, Any]) -> Any:
         ) from None
 
 
+class _Connection:
+    """One connection, opened when first needed and again after PostgreSQL dropped it (a restart,
+    a cut network); the journal and the lease each hold one. Callers hold their own lock."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self._conn: Any = None
+
+    def stale(self) -> bool:
+        return self._conn is not None and (self._conn.broken or self._conn.closed)
+
+    def live(self) -> Any:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.drop()
+            self._conn = _connect(self.params)
+        return self._conn
+
+    def drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+
 class _PgDb:
     """The `?`-placeholder face the state machine speaks, over a psycopg connection."""
 
@@ -151,7 +175,7 @@ class PostgresJournal(Journal):
         self._params = connection_kwargs(url, password_file=password_file)
         self.path = Path(describe_url(self._params))  # what the worker prints as "the journal"
         self._lock = threading.Lock()
-        self._conn: Any = None
+        self._pg = _Connection(self._params)
         self.fenced = fenced
         self.fence: Fence | None = None
         self._migrate()
@@ -165,20 +189,9 @@ class PostgresJournal(Journal):
     def params(self) -> dict[str, Any]:
         return dict(self._params)
 
-    def _live(self) -> Any:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-            self._conn = _connect(self._params)
-        return self._conn
-
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-                self._conn = None
+            self._pg.drop()
 
     def __enter__(self) -> PostgresJournal:
         return self
@@ -194,7 +207,7 @@ class PostgresJournal(Journal):
             if self.fenced and self.fence is None:
                 raise FencedOut("this daemon holds no lease: it is standby and must not write the journal")
             try:
-                conn = self._live()
+                conn = self._pg.live()
                 with conn.transaction():
                     if self.fenced:
                         assert self.fence is not None
@@ -213,10 +226,9 @@ class PostgresJournal(Journal):
             # next use, so one failure on a connection that is now broken gets one fresh try.
             for attempt in (1, 2):
                 try:
-                    return list(self._live().execute(sql.replace("?", "%s"), tuple(args)).fetchall())
+                    return list(self._pg.live().execute(sql.replace("?", "%s"), tuple(args)).fetchall())
                 except psycopg.OperationalError as exc:
-                    stale = self._conn is not None and (self._conn.broken or self._conn.closed)
-                    if attempt == 1 and stale:
+                    if attempt == 1 and self._pg.stale():
                         continue
                     raise JournalUnavailable(
                         f"the journal at {self.describe()} cannot be read: {redact(str(exc)).strip()}"
@@ -269,7 +281,7 @@ class PostgresJournal(Journal):
         from allora_worker import journal_schema
 
         with self._lock:
-            conn = self._live()
+            conn = self._pg.live()
             with conn.transaction():
                 # Two daemons starting together: one migrates, the other waits and finds it done.
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
@@ -329,7 +341,7 @@ class Lease:
         self.holder = holder or new_holder_id()
         self.token: int | None = None
         self._valid_until = 0.0
-        self._conn: Any = None
+        self._pg = _Connection(params)
         self._lock = threading.Lock()
 
     @property
@@ -345,12 +357,9 @@ class Lease:
     def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._lock:
             try:
-                if self._conn is None or self._conn.closed or self._conn.broken:
-                    self._conn = _connect(self.params)
-                return self._conn.execute(sql, args).fetchone()
+                return self._pg.live().execute(sql, args).fetchone()
             except psycopg.OperationalError as exc:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
+                self._pg.drop()
                 raise JournalUnavailable(f"lease query failed: {redact(str(exc)).strip()}") from None
 
     def try_acquire(self) -> int | None:
@@ -401,10 +410,7 @@ class Lease:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-                self._conn = None
+            self._pg.drop()
 
 
 def lease_holder(params: dict[str, Any], wallet: str) -> LeaseHolder | None:
