@@ -49,6 +49,9 @@ def test_journal_wal_stays_bounded_on_a_512k_state_filesystem(make_rig) -> None:
     try:
         # The default free-space reserve (1 MiB) is more than this whole disk: keep 64 KiB.
         daemon = rig.start(rig.config(extra={"state_min_free_kib": 64, "log": {"file": str(rig.root / "worker.log")}}))
+        # The windows counted start once the daemon runs: on a loaded machine its start alone can
+        # outlast a 2 s epoch, and a window that opened before it was up is not its to fill.
+        daemon.wait_for_line("DAEMON MODE STARTED", 60)
         first = rig.next_nonce(rig.dn.height + rig.epoch)
         last = first + 11 * rig.epoch
         rig.wait_height(last + rig.window + 2, timeout=120)
