@@ -246,7 +246,7 @@ class PostgresJournal(Journal):
 
         with self._lock:
             try:
-                conn = self._live()
+                conn = self._pg.live()
                 with conn.transaction():
                     conn.execute("LOCK TABLE journal_owner IN EXCLUSIVE MODE")
                     row = conn.execute("SELECT wallet, chain_id FROM journal_owner WHERE id = 1").fetchone()
