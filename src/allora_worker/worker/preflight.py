@@ -38,24 +38,32 @@ async def run_checks(
     settings: Settings, client: ChainClient, runtimes: list[TopicRuntime], *, check_data: bool = True
 ) -> list[Check]:
     checks: list[Check] = [_state_dir_writable(settings)]
-    checks.append(await _guard("chain id", _chain_id(client)))
-    version = await _guard("emissions version", _emissions_version(client))
-    checks.append(version)
-    checks.append(await _guard("balance", _balance(settings, client)))
+    # Independent queries go out together (one HTTP/2 connection multiplexes them): each is a round
+    # trip, and `doctor` and the daemon's start waited for them one after another. The lines keep
+    # their order.
+    chain_id, version, balance = await asyncio.gather(
+        _guard("chain id", _chain_id(client)),
+        _guard("emissions version", _emissions_version(client)),
+        _guard("balance", _balance(settings, client)),
+    )
+    checks += [chain_id, version, balance]
     for runtime in runtimes:
         topic_id = runtime.topic_id
+        data = asyncio.ensure_future(_data(runtime)) if check_data else None
         if version.ok:
-            checks.append(await _guard(f"topic {topic_id} exists and is active", _topic_active(client, topic_id)))
-            checks.append(await _guard(f"topic {topic_id} registration", _registered(client, topic_id)))
-            checks.append(await _guard(f"topic {topic_id} worker whitelist", _permitted(client, topic_id)))
-            checks.append(await _guard(f"topic {topic_id} output", _output(client, topic_id)))
+            checks += await asyncio.gather(
+                _guard(f"topic {topic_id} exists and is active", _topic_active(client, topic_id)),
+                _guard(f"topic {topic_id} registration", _registered(client, topic_id)),
+                _guard(f"topic {topic_id} worker whitelist", _permitted(client, topic_id)),
+                _guard(f"topic {topic_id} output", _output(client, topic_id)),
+            )
         else:
             # Every topic query would repeat the version failure: one line says it.
             checks.append(Check(f"topic {topic_id} on chain", False,
                                 "not checked: the node's emissions version is not usable (see above)"))
         checks.append(_model(runtime))
-        if check_data:
-            checks.append(await _data(runtime))
+        if data is not None:
+            checks.append(await data)
     if settings.state_url and version.ok and runtimes:
         checks.append(await _guard(LEASE_CHECK, _lease_fits(settings, client, [r.topic_id for r in runtimes])))
     return checks

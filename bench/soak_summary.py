@@ -1,0 +1,66 @@
+"""Median and spread (min-max) of several soak reports, per driver: the seeds of one configuration.
+
+    python bench/soak_summary.py bench/results/soak-mild-30-both.COMMIT.seed{1,2,3}.json
+
+Prints a markdown table (docs/BENCHMARKS.md): one row per figure, `median [min-max]` per driver,
+so a figure is never quoted without its spread. CPU is given per window and per accepted window:
+a driver stuck in a fixed wait does no work in the windows it misses, which lowers its CPU per
+window without making it cheaper per submission.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROWS = [
+    ("eligible windows missed (sum)", "eligible_missed", "sum"),
+    ("windows with an accepted submission (sum)", "windows_accepted", "sum"),
+    ("duplicate payload txs (sum)", "duplicate_payload_txs", "sum"),
+    ("submissions from bad data (sum)", "bad_data_submissions", "sum"),
+    ("open -> accepted, seconds p50", "latency_s_p50", "{:.2f}"),
+    ("RSS MB at start", "rss_mb_start", "{:.1f}"),
+    ("RSS MB peak", "rss_mb_peak", "{:.1f}"),
+    ("CPU seconds per window", "cpu_s_per_window", "{:.3f}"),
+]
+
+
+def cell(values: list[float], fmt: str) -> str:
+    if fmt == "sum":
+        return str(int(sum(values)))
+    if not values:
+        return "n/a"
+    return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+
+
+def main(paths: list[str]) -> None:
+    reports: list[dict[str, Any]] = [json.loads(Path(p).read_text()) for p in paths]
+    drivers = sorted({d for r in reports for d in r["drivers"]}, key=lambda d: (d != "ours", d))
+    print(f"{len(reports)} runs: " + ", ".join(Path(p).name for p in paths))
+    print()
+    print("| | " + " | ".join(f"{d}: median [min-max]" for d in drivers) + " |")
+    print("|---|" + "---|" * len(drivers))
+    for label, key, fmt in ROWS:
+        cells = []
+        for d in drivers:
+            values = [float(r["drivers"][d][key]) for r in reports
+                      if d in r["drivers"] and r["drivers"][d].get(key) is not None]
+            cells.append(cell(values, fmt))
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    per_accepted = {d: [r["drivers"][d]["cpu_s_total"] / r["drivers"][d]["windows_accepted"] for r in reports
+                        if d in r["drivers"] and r["drivers"][d].get("windows_accepted")] for d in drivers}
+    print("| CPU seconds per accepted window | " + " | ".join(cell(per_accepted[d], "{:.3f}") for d in drivers) + " |")
+    ratios = [r["drivers"]["ours"]["cpu_s_per_window"] / r["drivers"]["sdk"]["cpu_s_per_window"]
+              for r in reports if {"ours", "sdk"} <= set(r["drivers"]) and r["drivers"]["sdk"]["cpu_s_per_window"]]
+    if ratios:
+        print(f"| CPU per window, ours / sdk (same run) | {cell(ratios, '{:.2f}')} | |")
+    print()
+    for p, r in zip(paths, reports, strict=True):
+        print(f"- {Path(p).name}: started {r.get('when', '?')}, {r['devnet']['wall_seconds']} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
