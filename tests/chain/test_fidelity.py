@@ -7,6 +7,7 @@ docs/PROTOCOL.md for the rule table).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,7 +217,15 @@ async def test_the_tx_carries_the_windows_end_as_its_timeout_height(chain) -> No
 
     wallet = new_wallet()
     devnet, client = await chain(wallet, auto_blocks=False)
-    nonce = await _open_nonce(client)
+    first = await _open_nonce(client)
+    async with client.allocator.lock:
+        signed = await client.prepare(TOPIC, first, "0.5")
+    # One nonce does not show whether the topic counts blocks or seconds: no timeout height
+    # rather than one that could refuse the tx inside its own window.
+    assert TxBody.parse(TxRaw.parse(signed.tx_bytes).body_bytes).timeout_height == 0
+    await devnet.advance_blocks(first + 40 - devnet.height)
+    nonce = await _open_nonce(client)  # 40 blocks after the first: blocks
+    assert nonce == first + 40 and client.timing(TOPIC).unit == "blocks"  # type: ignore[union-attr]
     async with client.allocator.lock:
         signed = await client.prepare(TOPIC, nonce, "0.5")
     assert TxBody.parse(TxRaw.parse(signed.tx_bytes).body_bytes).timeout_height == nonce + 35
@@ -281,3 +290,34 @@ async def test_an_admitted_inference_is_found_in_the_closed_windows_set(chain, v
     assert (await client.admission(TOPIC, nonce)).stored is True  # now from the set kept at close
     # A window nobody filled keeps no set: unknown, never a false not_admitted.
     assert (await client.admission(TOPIC, nonce - 1)).stored is None
+
+
+async def test_a_topic_timed_in_seconds_is_read_in_seconds(chain) -> None:  # type: ignore[no-untyped-def]
+    # Scheduler-driven epochs (allora-chain dev branch): epoch_length and the window are seconds of
+    # block time; the nonce is the height the epoch started at. The client reads the unit from the
+    # nonces' spacing and signs a timeout height from the chain's own block time (was: nonce +
+    # window read as blocks, here 2 blocks for a 2 s window of 0.1 s blocks).
+    wallet = new_wallet()
+    topic = TopicConfig(id=TOPIC, epoch_length=3, worker_submission_window=2, timing="seconds")
+    devnet, client = await chain(wallet, topic)
+    await client.topic(TOPIC)
+    seen: list[int] = []
+    for _ in range(400):  # two or three epochs: one gap may fit both readings (chain/timing.py)
+        await client.latest_height()
+        seen = sorted(set(seen) | set(await client.open_nonces(TOPIC)))
+        timing = client.timing(TOPIC)
+        if timing is not None and timing.known:
+            break
+        await asyncio.sleep(0.05)
+    assert timing is not None and timing.known and timing.unit == "seconds", seen
+    spb = client.clock.seconds_per_block
+    assert spb is not None and 0.05 < spb < 0.5
+    from allora_worker.chain.protos import TxBody, TxRaw
+
+    nonce = seen[-1]
+    signed = await client.prepare(TOPIC, nonce, "0.01")
+    after = client.clock.seconds_per_block or spb  # the estimate may move while signing
+    timeout = TxBody.parse(TxRaw.parse(signed.tx_bytes).body_bytes).timeout_height
+    assert timeout in {nonce + math.ceil(2 / s) + 1 for s in (spb, after)}, (timeout, nonce, spb, after)
+    # The devnet closes that window by block time, not by height (CheckWorkerSubmissionWindow).
+    assert devnet.state.topic(TOPIC).open_nonces[nonce] > nonce + 1000

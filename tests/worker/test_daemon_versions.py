@@ -153,3 +153,32 @@ def test_a_node_of_an_unsupported_version_fails_pre_flight_naming_it(
                          r"\(it supports v10, v9\)", text), text[-3000:]
         assert "Traceback" not in text
         assert text.count("serves emissions v8") == 1  # one line, not one per topic check
+
+
+def test_the_daemon_fills_every_window_of_a_topic_timed_in_seconds(
+    tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
+) -> None:
+    # Scheduler-driven epochs: a 4 s epoch and a 3 s window of block time on 0.2 s blocks (20 and
+    # 15 blocks). Read as blocks they would be 4 and 3: the windows would look closed before the
+    # tx could land (timeout height nonce + 3) and the unseen-window scan would invent missed
+    # windows on a 4-block grid. The only end-to-end run of seconds timing: about 25 s.
+    timed = TopicConfig(id=67, metadata="topic 67", epoch_length=4, worker_submission_window=3, timing="seconds")
+    with DevnetThread(devnet_config(TEST_ADDRESS, [timed], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, epoch_seconds=4)
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line("DAEMON MODE STARTED", timeout=60)
+            start = dn.height
+            wait_until(lambda: len([n for n in dn.state.topic(67).opened if n > start]) >= 5, 60, "five windows")
+            wanted = [n for n in dn.state.topic(67).opened if n > start][:4]
+            wait_until(lambda: set(wanted) <= set(ours(dn)), 30, "four windows filled")
+        finally:
+            assert daemon.stop() == 0, daemon.text()[-3000:]
+        text = daemon.text()
+        assert "topic 67 counts its epoch (4) and window (3) in seconds" in text, text[-3000:]
+        submitted = ours(dn)
+        assert all(n == 1 for n in Counter(submitted).values()), submitted
+        with Journal(tmp_path / "s" / "journal.sqlite") as journal:
+            missed = {e.nonce for e in journal.entries(topic_id=67, states=("missed",))}
+        assert not missed & set(wanted) and not missed - set(dn.state.topic(67).opened), missed

@@ -157,15 +157,17 @@ def test_windows_passed_unseen_are_journaled_with_the_cause_and_never_before_hei
     from datetime import UTC, datetime
     from types import SimpleNamespace
 
+    from allora_worker.chain.timing import TopicTiming
     from allora_worker.journal import MISSED, Journal
     from allora_worker.worker.cycle import CycleCounter
     from allora_worker.worker.scheduler import Shared, TopicLoop, _Blind
 
     with Journal(tmp_path / "journal.sqlite") as journal:
-        shared = Shared(client=None, journal=journal, metrics=WorkerMetrics(),  # type: ignore[arg-type]
+        client = SimpleNamespace(timing=lambda _topic: TopicTiming("blocks", 30, 25))
+        shared = Shared(client=client, journal=journal, metrics=WorkerMetrics(),  # type: ignore[arg-type]
                         health=HealthState(), counters=RunCounters(), cycles=CycleCounter(), stop=asyncio.Event())
         loop = TopicLoop(SimpleNamespace(topic_id=67), shared)  # type: ignore[arg-type]
-        loop.window_blocks, loop.epoch_blocks, loop.epoch_last_ended = 25, 30, 30
+        loop.epoch_last_ended = 30
         assert loop._record_unseen(20, set(), None) == 0  # a young chain: the first look sets the mark
         assert loop._record_unseen(100, {90}, None) == 2  # 30 and 60 closed unseen; 0 was never a window
         loop.blind = _Blind(datetime.now(UTC), 0.0, "no chain endpoint answered (test)")

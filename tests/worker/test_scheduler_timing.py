@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from allora_worker.chain.timing import TopicTiming
 from allora_worker.journal import Journal
 from allora_worker.worker import scheduler
 from allora_worker.worker.scheduler import BlockTimer, TopicLoop
@@ -58,10 +59,10 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
 
 def _loop(confirm_timeout_s: float, window_blocks: int | None, client: SimpleNamespace | None = None,
           *, journal: Journal) -> TopicLoop:
-    shared = SimpleNamespace(client=client or SimpleNamespace(confirm_timeout_s=confirm_timeout_s), journal=journal)
-    loop = TopicLoop(SimpleNamespace(topic_id=67), shared)  # type: ignore[arg-type]
-    loop.window_blocks = window_blocks
-    return loop
+    timing = TopicTiming("blocks", 20, window_blocks) if window_blocks else None
+    shared = SimpleNamespace(client=client or SimpleNamespace(confirm_timeout_s=confirm_timeout_s,
+                                                              timing=lambda _topic: timing), journal=journal)
+    return TopicLoop(SimpleNamespace(topic_id=67), shared)  # type: ignore[arg-type]
 
 
 def test_confirm_budget_runs_to_the_window_end_plus_two_blocks(clock: FakeMonotonic, journal: Journal) -> None:
@@ -109,3 +110,18 @@ def test_each_topic_confirms_at_its_own_pace_on_a_shared_client(clock: FakeMonot
     slow.auto_rebroadcast = False  # chain.rebroadcast_seconds configured: that period, this topic's look
     assert slow.cadence().rebroadcast_s == 3.0
     assert vars(client) == {"confirm_timeout_s": 60.0, "rebroadcast_s": 3.0, "poll_interval_s": 0.5}
+
+
+def test_a_topic_timed_in_seconds_has_its_window_in_blocks_from_the_block_time_and_no_grid(
+        clock: FakeMonotonic, journal: Journal) -> None:
+    client = SimpleNamespace(confirm_timeout_s=60.0, timing=lambda _topic: TopicTiming("seconds", 30, 10))
+    loop = _loop(confirm_timeout_s=60.0, window_blocks=None, client=client, journal=journal)
+    assert loop.window_blocks is None  # block time not measured yet
+    loop.blocks.observe(100)
+    clock.now += 5.0
+    loop.blocks.observe(110)  # 0.5 s per block: a 10 s window is 20 blocks
+    assert loop.window_blocks == 20 and loop._window_seconds() == 10.0
+    # Epochs started by time fall on no height grid: no window is guessed missed from one.
+    assert loop.epoch_blocks is None
+    loop.epoch_last_ended = 100
+    assert loop._record_unseen(200, set(), None) == 0 and loop._record_unseen(400, set(), None) == 0

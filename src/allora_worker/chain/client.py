@@ -49,6 +49,7 @@ from allora_worker.chain.protos import (
     TxResponse,
     TxStub,
 )
+from allora_worker.chain.timing import BlockClock, TopicTiming, infer_unit
 from allora_worker.chain.tx import build_tx
 from allora_worker.chain.wallet import Wallet
 from allora_worker.secrets import describe
@@ -184,6 +185,11 @@ class ChainClient:
         self.emissions: EmissionsAdapter | None = None
         self.on_version: Callable[[EmissionsAdapter], None] | None = None
         self._topics: dict[int, object] = {}
+        # The block time from block headers, and the nonces each topic opened (a topic's timing
+        # unit is read from their spacing: chain/timing.py).
+        self.clock = BlockClock()
+        self._nonces_seen: dict[int, list[int]] = {}
+        self._units: dict[int, str] = {}
 
     async def __aenter__(self) -> ChainClient:
         return self
@@ -238,6 +244,8 @@ class ChainClient:
                 f"the node now serves chain {header.chain_id!r}, not {self.chain_id!r}: stopped submitting; "
                 "fix the gRPC endpoint or the chain id"
             )
+        if header is not None:
+            self.clock.observe(int(header.height), header.time)
         return int(header.height) if header is not None else 0
 
     async def seconds_per_block(self, span: int = 20) -> float | None:
@@ -345,7 +353,37 @@ class ChainClient:
         )
         if resp.nonces is None:
             return []
-        return sorted({n.block_height for n in resp.nonces.nonces})
+        nonces = sorted({n.block_height for n in resp.nonces.nonces})
+        self._saw_nonces(topic_id, nonces)
+        return nonces
+
+    def _saw_nonces(self, topic_id: int, nonces: list[int]) -> None:
+        seen = self._nonces_seen.setdefault(topic_id, [])
+        fresh = [n for n in nonces if n not in seen]
+        if not fresh:
+            return
+        seen[:] = sorted(seen + fresh)[-8:]
+        topic: typing.Any = self._topics.get(topic_id)
+        unit = (infer_unit(int(getattr(topic, "epoch_length", 0) or 0), seen, self.clock.seconds_per_block)
+                if topic is not None else None)
+        if unit is not None and unit != self._units.get(topic_id, "blocks"):
+            spb = self.clock.seconds_per_block
+            log.warning("topic %d counts its epoch (%s) and window (%s) in %s: its nonces %s at %s s per block "
+                        "say so; timing follows", topic_id, getattr(topic, "epoch_length", "?"),
+                        getattr(topic, "worker_submission_window", "?"), unit, seen[-3:],
+                        "unknown" if spb is None else f"{spb:.3g}")
+        if unit is not None:
+            self._units[topic_id] = unit
+
+    def timing(self, topic_id: int) -> TopicTiming | None:
+        """The topic's timing in its unit (blocks, not yet `known`, until two of its nonces were
+        seen); None before the topic was read."""
+        topic: typing.Any = self._topics.get(topic_id)
+        if topic is None:
+            return None
+        unit = typing.cast(typing.Any, self._units.get(topic_id, "blocks"))
+        return TopicTiming(unit, int(topic.epoch_length or 0), int(topic.worker_submission_window or 0),
+                           known=topic_id in self._units)
 
     async def is_nonce_open(self, topic_id: int, nonce: int) -> bool:
         resp: typing.Any = await self._em(
@@ -691,10 +729,9 @@ class ChainClient:
 
     def window_end(self, topic_id: int, nonce: int) -> int:
         """The last height the chain accepts a payload for `nonce` (its timeout height), or 0 when
-        unknown (no topic read yet, or a topic whose window is not counted in blocks)."""
-        topic: typing.Any = self._topics.get(topic_id)
-        window = int(getattr(topic, "worker_submission_window", 0) or 0)
-        return nonce + window if nonce and window > 0 else 0
+        unknown (no topic read yet, or a window in seconds before the block time is known)."""
+        timing = self.timing(topic_id)
+        return timing.end_height(nonce, self.clock.seconds_per_block) if timing is not None else 0
 
     async def _payload(self, topic_id: int, nonce: int, value: float | str) -> tuple[list[Any], str]:
         adapter = await self._adapter()

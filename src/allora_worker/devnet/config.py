@@ -45,6 +45,14 @@ class TopicConfig:
     output_arity: str = "single"
     max_labels: int = 1
     label_whitelist: list[str] = field(default_factory=list)
+    # The unit of epoch_length / worker_submission_window / ground_truth_lag. "blocks": the released
+    # chains (EndBlocker opens a nonce every epoch_length blocks). "seconds": scheduler-driven epochs
+    # (allora-chain dev branch: keeper/epoch_migrate.go converts those fields from blocks to seconds;
+    # keeper/epoch.go StartNewEpoch runs every epoch_length seconds of block time, the nonce is the
+    # block height it ran at; CheckWorkerSubmissionWindow accepts while the block time is in
+    # [open_at, open_at + worker_submission_window s]). The fields keep their names: nothing in the
+    # topic says which unit it uses.
+    timing: str = "blocks"
 
 
 def topic_67(epoch_length: int = 12, window: int = 10) -> TopicConfig:

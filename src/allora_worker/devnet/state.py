@@ -15,7 +15,7 @@ import hashlib
 import math
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from allora_worker.devnet import codes, txcheck
@@ -86,6 +86,10 @@ class TopicState:
     # (inferer, value). allora-chain x/emissions/keeper/actor_utils/worker.go CloseWorkerNonce ->
     # closeActiveInferencesSet -> InsertActiveInferences (allInferences, read by GetInferencesAtBlock).
     closed_sets: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    # timing = "seconds": nonce -> the block time its worker window opened (Epoch.WorkerSubmissionWindow.OpenAt)
+    open_at: dict[int, datetime] = field(default_factory=dict)
+    last_epoch_time: datetime | None = None
+    opened: list[int] = field(default_factory=list)  # every nonce opened, for tests and benchmarks
 
 
 @dataclass
@@ -232,27 +236,64 @@ class ChainState:
         h = self.height
         for topic in self.topics.values():
             cfg = topic.config
+            if cfg.timing == "seconds":
+                self._scheduler_tasks(topic, self.blocks[h])
+                continue
             for nonce, last in list(topic.open_nonces.items()):
                 if h >= last:
                     del topic.open_nonces[nonce]
             for nonce, until in list(topic.listed_until.items()):
                 if h >= until:
                     del topic.listed_until[nonce]
-                    closed = topic.active.pop(nonce, None)
-                    if closed:
-                        topic.last_lowest = min(self._score(topic, a) for a in closed)
-                        # With no active inferer the chain writes nothing (ErrNoQualifiedInferers).
-                        topic.closed_sets[nonce] = self._close_set(topic, nonce, closed)
+                    self._close_set_at(topic, nonce)
             if cfg.active and (h - cfg.epoch_offset) % cfg.epoch_length == 0:
-                topic.open_nonces[h] = h + cfg.worker_submission_window
-                topic.listed_until[h] = h + cfg.worker_submission_window + cfg.nonce_linger_blocks
-                topic.windows_opened += 1
-                topic.last_epoch_start = h
-                # Rivals submit as the window opens and take active-set slots, best first.
-                best = sorted(cfg.rivals, key=lambda a: -cfg.rivals[a])
-                if cfg.max_active_inferers is not None:
-                    best = best[: cfg.max_active_inferers]
-                topic.active[h] = set(best)
+                self._open_window(topic, h, h + cfg.worker_submission_window)
+
+    def _open_window(self, topic: TopicState, h: int, last: int) -> None:
+        cfg = topic.config
+        topic.open_nonces[h] = last
+        topic.listed_until[h] = last + cfg.nonce_linger_blocks
+        topic.windows_opened += 1
+        topic.opened.append(h)
+        topic.last_epoch_start = h
+        # Rivals submit as the window opens and take active-set slots, best first.
+        best = sorted(cfg.rivals, key=lambda a: -cfg.rivals[a])
+        if cfg.max_active_inferers is not None:
+            best = best[: cfg.max_active_inferers]
+        topic.active[h] = set(best)
+
+    def _close_set_at(self, topic: TopicState, nonce: int) -> None:
+        closed = topic.active.pop(nonce, None)
+        # With no active inferer the chain writes nothing (ErrNoQualifiedInferers).
+        if closed:
+            topic.last_lowest = min(self._score(topic, a) for a in closed)
+            topic.closed_sets[nonce] = self._close_set(topic, nonce, closed)
+
+    def _scheduler_tasks(self, topic: TopicState, block: Block) -> None:
+        """timing = "seconds": the scheduler's tasks due at this block's time (allora-chain
+        keeper/epoch.go, epoch_transitions.go): close worker windows whose CloseAt has passed, and
+        start a new epoch every epoch_length seconds (the nonce is this block's height)."""
+        cfg, h, now = topic.config, block.height, block.time
+        window = timedelta(seconds=cfg.worker_submission_window)
+        for nonce, opened in list(topic.open_at.items()):
+            if now > opened + window and nonce in topic.open_nonces:
+                # CloseEpochWorkerWindowTask: the nonce is fulfilled (listed for the linger, then gone).
+                del topic.open_nonces[nonce]
+                topic.listed_until[nonce] = h + cfg.nonce_linger_blocks
+        for nonce, until in list(topic.listed_until.items()):
+            if h >= until:
+                del topic.listed_until[nonce]
+                topic.open_at.pop(nonce, None)
+                self._close_set_at(topic, nonce)
+        if not cfg.active or h < cfg.epoch_offset:
+            return
+        last = topic.last_epoch_time
+        if last is None or now >= last + timedelta(seconds=cfg.epoch_length):
+            never = 1 << 62  # closed by time, not by height
+            self._open_window(topic, h, never)
+            topic.listed_until[h] = never
+            topic.open_at[h] = now
+            topic.last_epoch_time = now
 
     def _rebuild_check_state(self) -> None:
         self._check_seq = {}
@@ -455,7 +496,17 @@ class ChainState:
         if nonce not in topic.listed_until:
             return codes.emissions_error(codes.E_UNFULFILLED_NONCE_NOT_FOUND, "unfulfilled nonce not found")
         window = topic.config.worker_submission_window
-        if not nonce <= self.height <= nonce + window:
+        if topic.config.timing == "seconds":
+            # CheckWorkerSubmissionWindow: the block time inside [open_at, close_at], inclusive.
+            opened = topic.open_at.get(nonce)
+            now = self.blocks[self.height].time if write else datetime.now(UTC)
+            if opened is None or not opened <= now <= opened + timedelta(seconds=window):
+                return codes.emissions_error(
+                    codes.E_WORKER_NONCE_WINDOW_NOT_AVAILABLE,
+                    f"worker wall-clock window not open for topic {topic.config.id} legacy nonce {nonce}: "
+                    "worker nonce window not available",
+                )
+        elif not nonce <= self.height <= nonce + window:
             return codes.emissions_error(
                 codes.E_WORKER_NONCE_WINDOW_NOT_AVAILABLE,
                 f"Worker window not open for topic: {topic.config.id}, current block {self.height}, "

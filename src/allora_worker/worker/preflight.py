@@ -118,8 +118,11 @@ async def _balance(settings: Settings, client: ChainClient) -> str:
 async def _topic_active(client: ChainClient, topic_id: int) -> str:
     topic = await client.topic(topic_id)
     active = await client.is_topic_active(topic_id)
-    summary = (f"'{topic.metadata}', epoch {topic.epoch_length} blocks, window "
-               f"{topic.worker_submission_window} blocks, loss {topic.loss_method}")
+    # Blocks on released chains, seconds on scheduler-driven epochs: the topic does not say which,
+    # its nonces do once two were seen (chain/timing.py), so no unit is claimed here.
+    summary = (f"'{topic.metadata}', epoch {topic.epoch_length}, window "
+               f"{topic.worker_submission_window} (blocks, or seconds on scheduler-driven epochs), "
+               f"loss {topic.loss_method}")
     if not active:
         raise _Failed(f"inactive on chain ({summary})")
     return summary

@@ -84,6 +84,8 @@ def confirm_cadence(seconds_per_block: float) -> tuple[float, float]:
     return spb, min(CONFIRM_POLL_MAX_S, max(MIN_POLL_SECONDS, spb / 2))
 
 
+_BETWEEN_POLLS = "the window opened and closed between two polls"
+
 # "no unfulfilled nonce" is normal between windows: said once when the last window leaves the
 # list, then at most this often, so the log shows the worker waiting without filling up.
 NO_NONCE_LOG_EVERY_S = 600.0
@@ -148,8 +150,7 @@ class TopicLoop:
         self.blocks = BlockTimer()
         self.tracked: dict[int, _NonceTrack] = {}
         self.polls = 0
-        self.window_blocks: int | None = None
-        self.epoch_blocks: int | None = None
+        self._topic_read = False
         self.ended_reason: str | None = None
         self.auto_rebroadcast = True
         self.not_before: int | None = None
@@ -164,10 +165,23 @@ class TopicLoop:
         self.blind: _Blind | None = None
         self._no_nonce_logged: float | None = None
         self._journal_down = False
+        self._unseen_cause: str | None = None  # held while the topic's timing unit is not known
 
     @property
     def topic_id(self) -> int:
         return self.runtime.topic_id
+
+    @property
+    def window_blocks(self) -> int | None:
+        """The window in blocks, from the topic's timing in its own unit (chain/timing.py)."""
+        timing = self.shared.client.timing(self.topic_id)
+        return timing.window_blocks(self.blocks.seconds_per_block) if timing is not None else None
+
+    @property
+    def epoch_blocks(self) -> int | None:
+        """The fixed block distance between this topic's nonces; None for epochs started by time."""
+        timing = self.shared.client.timing(self.topic_id)
+        return timing.epoch_grid_blocks if timing is not None else None
 
     def poll_seconds(self) -> float:
         configured = self.runtime.settings.poll_seconds
@@ -245,7 +259,7 @@ class TopicLoop:
     async def poll_once(self, *, newest_only: bool = False) -> list[CycleResult]:
         client = self.shared.client
         self.polls += 1
-        if self.window_blocks is None or self.polls % 100 == 1:
+        if not self._topic_read or self.polls % 100 == 1:
             await self._refresh_topic()
         height = await client.latest_height()
         if not self._highest_loaded:
@@ -260,9 +274,11 @@ class TopicLoop:
         self.shared.health.chain_answered()
         self.blocks.observe(height)
         spb = self.blocks.seconds_per_block
-        if spb is not None and self.window_blocks and self.epoch_blocks:
-            self.shared.health.timing(self.topic_id, window_seconds=spb * self.window_blocks,
-                                      epoch_seconds=spb * self.epoch_blocks)
+        timing = client.timing(self.topic_id)
+        window_s = timing.window_seconds(spb) if timing is not None else None
+        epoch_s = timing.epoch_seconds(spb) if timing is not None else None
+        if window_s and epoch_s:
+            self.shared.health.timing(self.topic_id, window_seconds=window_s, epoch_seconds=epoch_s)
         if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
             await self._reconcile()
         open_nonces = await client.open_nonces(self.topic_id)
@@ -425,9 +441,11 @@ class TopicLoop:
         this loop did not see it (chain unreachable, the process paused or stalled, slow polls).
 
         The windows are the chain's nonces: heights on the topic's epoch grid
-        (`epoch_last_ended` + k * `epoch_length`). Returns how many were recorded.
+        (`epoch_last_ended` + k * `epoch_length`). A topic whose epochs start by time has no such
+        grid (block times vary), so nothing is inferred for it here. Returns how many were recorded.
         """
-        if self.window_blocks is None or self.epoch_blocks is None or self.epoch_last_ended is None:
+        timing = self.shared.client.timing(self.topic_id)
+        if self.window_blocks is None or self.epoch_last_ended is None or timing is None:
             return 0
         # A window is closed once the chain is past nonce + window.
         closed_to = height - self.window_blocks - 1
@@ -444,7 +462,19 @@ class TopicLoop:
             cause = (f"the worker did not poll for {time.monotonic() - previous_answer:.0f}s "
                      "(process paused, suspended or stalled)")
         else:
-            cause = "the window opened and closed between two polls"
+            cause = _BETWEEN_POLLS
+        if not timing.known:
+            # Blocks or seconds is not known until two nonces were seen: the windows since the
+            # mark are judged then, with the first cause that explains them (a pause, an outage).
+            if self._unseen_cause is None or self._unseen_cause == _BETWEEN_POLLS:
+                self._unseen_cause = cause
+            return 0
+        if self._unseen_cause is not None:
+            cause = self._unseen_cause if cause == _BETWEEN_POLLS else cause
+            self._unseen_cause = None
+        if self.epoch_blocks is None:
+            self.scanned_to = closed_to  # epochs started by time: no grid to find windows on
+            return 0
         journal = self.shared.journal
         recorded = 0
         # Height 0 (and below, early in a young chain) never opened a window.
@@ -466,8 +496,8 @@ class TopicLoop:
         return recorded
 
     def _window_seconds(self) -> float | None:
-        spb = self.blocks.seconds_per_block
-        return spb * self.window_blocks if spb is not None and self.window_blocks else None
+        timing = self.shared.client.timing(self.topic_id)
+        return timing.window_seconds(self.blocks.seconds_per_block) if timing is not None else None
 
     def _chain_silent(self, exc: chain_errors.ChainError) -> None:
         """A poll the chain did not answer: one WARNING when the outage starts, then quiet."""
@@ -547,9 +577,8 @@ class TopicLoop:
     async def _refresh_topic(self) -> None:
         client = self.shared.client
         topic = await client.topic(self.topic_id)
-        self.window_blocks = int(topic.worker_submission_window) or None
-        self.epoch_blocks = int(topic.epoch_length) or None
-        self.epoch_last_ended = int(topic.epoch_last_ended) if self.epoch_blocks else None
+        self._topic_read = True
+        self.epoch_last_ended = int(topic.epoch_last_ended) if int(topic.epoch_length) else None
         active = await client.is_topic_active(self.topic_id)
         if not active:
             if self.runtime.settings.on_inactive == "stop":
