@@ -47,10 +47,11 @@ def test_header_view_reads_chain_id_and_height_as_the_full_parse(which: str) -> 
         ref_block, view_block = getattr(reference, name), getattr(view, name)
         assert (view_block is None) == (ref_block is None)
         if ref_block is not None:
-            assert (view_block.header.chain_id, view_block.header.height) == (
-                ref_block.header.chain_id, ref_block.header.height) == ("allora-mainnet-1", 7_654_321)
-    # The view declares the header ids and nothing else: the commit and transactions are skipped.
-    assert [f.name for f in dataclasses.fields(HeaderIds)] == ["chain_id", "height"]
+            assert (view_block.header.chain_id, view_block.header.height, view_block.header.time) == (
+                ref_block.header.chain_id, ref_block.header.height, ref_block.header.time) == (
+                "allora-mainnet-1", 7_654_321, NOW)
+    # The view declares the header ids and time, nothing else: the commit and transactions are skipped.
+    assert [f.name for f in dataclasses.fields(HeaderIds)] == ["chain_id", "height", "time"]
 
 
 @pytest.mark.parametrize("version", [4, 5, 6, 7, 8, 9, 10])

@@ -6,7 +6,7 @@ way to read part of an answer (or none of it). `GetLatestBlock` answers with the
 three header fields of it on each poll; decoding the rest cost most of a poll's CPU.
 
 Field numbers follow cosmos/base/tendermint/v1beta1/query.proto (GetLatestBlockResponse: block 2,
-sdk_block 3), .../types.proto (Block: header 1; Header: chain_id 2, height 3) and
+sdk_block 3), .../types.proto (Block: header 1; Header: chain_id 2, height 3, time 4) and
 cometbft/proto/tendermint/types/{block,types}.proto (the same numbers). tests/chain/test_pb_light.py
 checks them against the full generated types in `chain/pb`.
 
@@ -20,10 +20,12 @@ decoding it was the probe's main cost (its classes are built on first use: ~50 m
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 import betterproto2
 
+from allora_worker.chain.pb import google_protobuf as _google_protobuf
 from allora_worker.chain.pb.cosmos_base_tendermint_v1beta1 import GetLatestBlockRequest
 
 LATEST_BLOCK_PATH = "/cosmos.base.tendermint.v1beta1.Service/GetLatestBlock"
@@ -31,10 +33,15 @@ LATEST_BLOCK_PATH = "/cosmos.base.tendermint.v1beta1.Service/GetLatestBlock"
 
 @dataclass(eq=False, repr=False)
 class HeaderIds(betterproto2.Message):
-    """A block header's chain id and height (tendermint.types.Header or the SDK's Header)."""
+    """A block header's chain id, height and time (tendermint.types.Header or the SDK's Header).
+
+    The time gives the chain's own block time (chain/timing.py BlockClock): a topic timed in
+    seconds has its window converted to blocks with it."""
 
     chain_id: str = betterproto2.field(2, betterproto2.TYPE_STRING)
     height: int = betterproto2.field(3, betterproto2.TYPE_INT64)
+    time: datetime.datetime | None = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: _google_protobuf.Timestamp, optional=True)
 
 
 @dataclass(eq=False, repr=False)
