@@ -140,6 +140,24 @@ def test_code_0_without_admission_is_reported_not_admitted(
         assert not re.search(r'allora_worker_submissions_total\{outcome="accepted",topic="67"\} [1-9]', metrics)
 
 
+def test_a_multi_output_topic_is_refused_at_pre_flight_in_one_line(
+    tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
+) -> None:
+    multi = TopicConfig(id=67, metadata="topic 67", epoch_length=EPOCH, worker_submission_window=WINDOW,
+                        output_arity="multi", max_labels=2, label_whitelist=["btc", "eth"])
+    with DevnetThread(devnet_config(TEST_ADDRESS, [multi], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=tmp_path / "s",
+                                     bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK)
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        assert daemon.wait(timeout=60) == 3
+        text = daemon.text()
+        assert dn.state.txs == {}  # nothing signed, no fee spent
+    assert re.search(r"\[FAIL\] .*topic 67 is a MULTI-output topic \(labels btc, eth, up to 2 per submission\); "
+                     r"this worker's models give one value, so it does not submit to MULTI topics: remove topic "
+                     r"67 from the config", text), text[-3000:]
+    assert "Traceback" not in text
+
+
 def test_a_node_of_an_unsupported_version_fails_pre_flight_naming_it(
     tmp_path: Path, bundle_dir: Path, mnemonic_file: Path
 ) -> None:

@@ -70,11 +70,15 @@ class Unread(betterproto2.Message):
 
 
 def params_path(version: int) -> str:
+    """The node's parameters query of emissions v`version`. v1-v3 name the service `Query` and the
+    call `Params`; v4 renamed them (allora-chain x/emissions/proto/emissions/v{1,2,3,4}/query.proto)."""
+    if version <= 3:
+        return f"/emissions.v{version}.Query/Params"
     return f"/emissions.v{version}.QueryService/GetParams"
 
 
 class EmissionsProbeStub(betterproto2.ServiceStub):
     async def get_params(self, version: int, *, timeout: float | None = None) -> Unread:
-        """emissions.vN.QueryService/GetParams; its request is empty in every version."""
+        """emissions.vN's parameters query (`params_path`); its request is empty in every version."""
         answer: Unread = await self._unary_unary(params_path(version), Unread(), Unread, timeout=timeout)
         return answer

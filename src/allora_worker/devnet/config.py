@@ -101,9 +101,10 @@ class DevnetConfig:
             raise ValueError(f"devnet binds loopback only, not {self.host!r}")
         if self.block_time <= 0:
             raise ValueError("block_time must be > 0")
-        if self.emissions_version not in (8, 9, 10):
-            # 8 stands for "an older node": it answers the version probe and accepts no payload.
-            raise ValueError(f"emissions_version must be 9 or 10 (or 8, an old node), not {self.emissions_version}")
+        if self.emissions_version not in range(1, 11):
+            # 1-8 stand for "an older node": it answers the version probe and accepts no payload.
+            raise ValueError(f"emissions_version must be 9 or 10 (or 1-8, an old node), "
+                             f"not {self.emissions_version}")
         if self.upgrade_height is not None and self.emissions_version != 9:
             raise ValueError("an upgrade height needs emissions_version 9 (the upgrade goes from v9 to v10)")
         ids = [t.id for t in self.topics]

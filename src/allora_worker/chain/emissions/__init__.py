@@ -16,7 +16,8 @@ from allora_worker.chain.emissions.v10 import V10
 
 ADAPTERS: dict[int, EmissionsAdapter] = {10: V10(), 9: V9()}
 SUPPORTED = tuple(sorted(ADAPTERS, reverse=True))
-# Older versions the generated types know: probed only to name what a node serves.
+# Older versions, probed only to name what a node serves (v1-v3 by their own parameters path,
+# chain/pb_light.params_path).
 KNOWN_OLDER = (8, 7, 6, 5, 4, 3, 2, 1)
 
 
@@ -25,7 +26,8 @@ class UnsupportedVersion(Exception):
         self.found = found
         supported = ", ".join(f"v{v}" for v in SUPPORTED)
         if found is None:
-            text = f"the node serves no emissions version this worker knows (it supports {supported})"
+            text = (f"the node answers no emissions version from v{SUPPORTED[0]} down to v1 (it supports "
+                    f"{supported}): is this an Allora node's gRPC endpoint?")
         else:
             text = (f"the node serves emissions v{found}, which this worker does not support "
                     f"(it supports {supported}); upgrade allora-worker or use a node of a supported network")

@@ -35,7 +35,8 @@ class V10(EmissionsAdapter):
             return SINGLE_LABEL
         raise UnsupportedTopic(
             f"topic {topic.id} is a MULTI-output topic (labels {', '.join(allowed) or 'any'}, up to "
-            f"{topic.max_labels_per_submission} per submission); this worker's models give one value"
+            f"{topic.max_labels_per_submission} per submission); this worker's models give one value, so it "
+            f"does not submit to MULTI topics: remove topic {topic.id} from the config (docs/PROTOCOL.md, rule 14)"
         )
 
     def check_topic(self, topic: TAny) -> str:

@@ -6,8 +6,8 @@ from allora_worker.devnet.faults import FaultInjector
 from allora_worker.devnet.services.base import DevnetService
 from allora_worker.devnet.services.cosmos import AuthService, BankService, FeemarketService, TendermintService
 from allora_worker.devnet.services.emissions import (
+    OLD_VERSIONS,
     EmissionsQueryService,
-    EmissionsQueryServiceV8,
     EmissionsQueryServiceV9,
 )
 from allora_worker.devnet.services.tx import TxService
@@ -21,7 +21,7 @@ SERVICE_TYPES: tuple[type[DevnetService], ...] = (
     FeemarketService,
     EmissionsQueryService,
     EmissionsQueryServiceV9,
-    EmissionsQueryServiceV8,
+    *OLD_VERSIONS,
 )
 
 

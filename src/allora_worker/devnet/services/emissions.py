@@ -9,10 +9,11 @@ decides, so a scheduled upgrade switches the services at its height.
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 from types import ModuleType
 from typing import Any
 
-from allora_sdk.rpc_client.protos.emissions import v3, v8, v9, v10
+from allora_sdk.rpc_client.protos.emissions import v2, v3, v9, v10
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
@@ -348,15 +349,33 @@ class EmissionsQueryServiceV9(EmissionsQueryService):
     em = v9
 
 
-class EmissionsQueryServiceV8(EmissionsQueryService):
-    """An old node (emissions v8): only enough to be recognised, so a worker names what it found."""
+class OldEmissionsQueryService(EmissionsQueryService):
+    """An older emissions version's query service: only its parameters query, enough for a worker
+    to name what a node serves. Registered for every version a probe asks, so a node of another
+    version answers UNIMPLEMENTED (grpc-go's "unknown service"), never a bare HTTP/2 error."""
 
-    SERVICE = "emissions.v8.QueryService"
-    VERSION = 8
-    em = v8
+    PARAMS = "GetParams"
 
     def _methods(self) -> list[Method]:
-        return [("GetParams", self.get_params, v8.GetParamsRequest, v8.GetParamsResponse)]
+        module = self.em
+        request = getattr(module, "GetParamsRequest", None) or getattr(module, "QueryParamsRequest", None)
+        response = getattr(module, "GetParamsResponse", None) or getattr(module, "QueryParamsResponse", None)
+        if request is None or response is None:  # the SDK ships no v1 query types: v2's, both empty
+            request, response = v2.QueryParamsRequest, v2.QueryParamsResponse
+        return [(self.PARAMS, self.get_params, request, response)]
 
     def get_params(self, _: Any) -> Any:
-        return v8.GetParamsResponse()
+        return self._methods()[0][3]()
+
+
+def _old(version: int) -> type[OldEmissionsQueryService]:
+    # v1-v3 name the service `Query` and the call `Params`; v4 renamed them
+    # (allora-chain x/emissions/proto/emissions/v{1,2,3,4}/query.proto).
+    module = import_module(f"allora_sdk.rpc_client.protos.emissions.v{version}")
+    service = f"emissions.v{version}.{'Query' if version <= 3 else 'QueryService'}"
+    params = "Params" if version <= 3 else "GetParams"
+    return type(f"EmissionsQueryServiceV{version}", (OldEmissionsQueryService,),
+                {"SERVICE": service, "VERSION": version, "em": module, "PARAMS": params})
+
+
+OLD_VERSIONS: tuple[type[OldEmissionsQueryService], ...] = tuple(_old(v) for v in range(8, 0, -1))
