@@ -62,6 +62,10 @@ DEFAULT_GAS_LIMIT = 250_000
 DEFAULT_REBROADCAST_S = 3.0
 # CheckTx-level retries (sequence, fee, gas, mempool) inside one submit.
 MAX_ATTEMPTS = 6
+# A feemarket gas price read at height H is reused while the chain is below H + this many blocks:
+# the topics submitting in one window ask once, and the fee multiplier covers a few blocks' drift
+# (an "insufficient fee" answer reprices from the node's figure and drops the cached one).
+GAS_PRICE_REUSE_BLOCKS = 3
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,8 @@ class ChainClient:
         self.clock = BlockClock()
         self._nonces_seen: dict[int, list[int]] = {}
         self._units: dict[int, str] = {}
+        self._seen_height: int | None = None  # the latest height a poll read
+        self._gas_price: tuple[Decimal, int] | None = None  # (price, height it was read at)
 
     async def __aenter__(self) -> ChainClient:
         return self
@@ -246,7 +252,9 @@ class ChainClient:
             )
         if header is not None:
             self.clock.observe(int(header.height), header.time)
-        return int(header.height) if header is not None else 0
+        height = int(header.height) if header is not None else 0
+        self._seen_height = height
+        return height
 
     async def seconds_per_block(self, span: int = 20) -> float | None:
         """The chain's recent block time: the header times of the latest block and of the one `span`
@@ -510,6 +518,9 @@ class ChainClient:
 
     async def gas_price(self) -> Decimal:
         """The feemarket's current minimum gas price (uallo per gas), or the configured fallback."""
+        cached, seen = self._gas_price, self._seen_height
+        if cached is not None and seen is not None and seen - cached[1] < GAS_PRICE_REUSE_BLOCKS:
+            return cached[0]
         try:
             resp = await self.pool.call(
                 "GasPrice",
@@ -523,7 +534,9 @@ class ChainClient:
             if self.fallback_gas_price is not None:
                 return self.fallback_gas_price
             raise E.Unavailable("the node returned no gas price for " + self.fee_denom)
-        return parse_dec_coin_amount(resp.price.amount)
+        price = parse_dec_coin_amount(resp.price.amount)
+        self._gas_price = (price, seen) if seen is not None else None
+        return price
 
     async def get_tx(self, txhash: str) -> TxResponse | None:
         """The tx's result if it is in a block, None if the node does not know it (yet)."""
@@ -859,6 +872,7 @@ class ChainClient:
             await self._resync(exc.expected)
             return signed, False
         except E.InsufficientFee as exc:
+            self._gas_price = None
             plan.reprice(exc.required, signed.fee)
             log.info("insufficient fee %d; repricing to %s/gas", signed.fee, plan.gas_price)
             return signed, False

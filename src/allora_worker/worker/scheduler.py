@@ -261,6 +261,22 @@ class TopicLoop:
         self.polls += 1
         if not self._topic_read or self.polls % 100 == 1:
             await self._refresh_topic()
+        # The open nonces do not depend on the height: ask for both at once, one round trip per
+        # poll instead of two (a node answering in seconds costs a window's margin per trip).
+        # With entries in flight the nonces are read after reconciling them, as before.
+        in_flight = any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight())
+        nonces = None if in_flight else asyncio.ensure_future(client.open_nonces(self.topic_id))
+        try:
+            return await self._poll_with(client, nonces, in_flight, newest_only)
+        finally:
+            if nonces is not None and not nonces.done():
+                nonces.cancel()
+            if nonces is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await nonces  # retrieved, so an unread failure is never logged as lost
+
+    async def _poll_with(self, client: ChainClient, nonces: asyncio.Future[list[int]] | None, in_flight: bool,
+                         newest_only: bool) -> list[CycleResult]:
         height = await client.latest_height()
         if not self._highest_loaded:
             self.highest_nonce = self.shared.journal.max_nonce(self.topic_id)
@@ -279,9 +295,9 @@ class TopicLoop:
         epoch_s = timing.epoch_seconds(spb) if timing is not None else None
         if window_s and epoch_s:
             self.shared.health.timing(self.topic_id, window_seconds=window_s, epoch_seconds=epoch_s)
-        if any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight()):
+        if in_flight:
             await self._reconcile()
-        open_nonces = await client.open_nonces(self.topic_id)
+        open_nonces = await nonces if nonces is not None else await client.open_nonces(self.topic_id)
         if open_nonces:
             self.highest_nonce = max(self.highest_nonce or 0, *open_nonces)
         await self._settle_closed(set(open_nonces))
