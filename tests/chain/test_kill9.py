@@ -65,7 +65,9 @@ def _start(devnet: DevnetThread, key: Path, state: Path, crash_at: str | None) -
         env[CRASH_ENV] = crash_at
     cmd = [sys.executable, "-m", "tests.chain.submitter", "--state-dir", str(state),
            "--grpc", devnet.grpc_url, "--chain-id", devnet.config.chain_id, "--topic", str(TOPIC),
-           "--value", "0.0421", "--confirm-timeout", "10"]
+           # A cap, not a wait: confirmation returns when the tx is in a block. Ten seconds ran out
+           # with eight submitter processes starting at once on a loaded machine.
+           "--value", "0.0421", "--confirm-timeout", "120"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -74,7 +76,7 @@ def test_kill9_at_every_step_then_restart(devnet: DevnetThread, wallets: dict[st
     states = {p: tmp_path / f"state-{p}" for p in CRASH_POINTS}
     crashed = {p: _start(devnet, key, states[p], p) for p, (_, key) in wallets.items()}
     for point, proc in crashed.items():
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=180)
         assert proc.returncode == -signal.SIGKILL, f"{point}: rc={proc.returncode} out={out} err={err}"
 
     # What the journal holds right after each crash (the step before the kill is on disk).
@@ -89,7 +91,7 @@ def test_kill9_at_every_step_then_restart(devnet: DevnetThread, wallets: dict[st
 
     restarted = {p: _start(devnet, key, states[p], None) for p, (_, key) in wallets.items()}
     for point, proc in restarted.items():
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, f"{point}: rc={proc.returncode} out={out} err={err}"
         report = json.loads(out.strip().splitlines()[-1])
         assert report["outcome"] in ("confirmed", "already_done"), report
