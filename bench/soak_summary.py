@@ -59,7 +59,7 @@ def main(paths: list[str]) -> None:
         print(f"| CPU per window, ours / sdk (same run) | {cell(ratios, '{:.2f}')} | |")
     print()
     for p, r in zip(paths, reports, strict=True):
-        print(f"- {Path(p).name}: started {r.get('when', '?')}, {r['devnet']['wall_seconds']} s")
+        print(f"- {Path(p).name}: report written {r.get('when', '?')}, {r['devnet']['wall_seconds']} s")
 
 
 if __name__ == "__main__":
