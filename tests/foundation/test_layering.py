@@ -171,3 +171,43 @@ def test_the_hook_check_sees_a_hook_and_a_test_import(tmp_path: Path) -> None:
     (pkg / "state.py").write_text("def clear_for_tests():\n    pass\n\ndef clear():\n    pass\n")
     (pkg / "probe.py").write_text("from _pytest.monkeypatch import MonkeyPatch\n")
     assert _test_hooks_in(pkg) == ["pkg/probe.py: imports _pytest.monkeypatch", "pkg/state.py:1: clear_for_tests"]
+
+
+# Exit codes are part of the operator contract (docs/OPERATIONS.md, systemd's
+# RestartPreventExitStatus): one module names them all, and nothing else spells one as a number.
+_EXITING_CALLS = ("Exit", "SystemExit", "exit", "fail")
+
+
+def _numeric_exit_codes(src: Path) -> list[str]:
+    found: list[str] = []
+    for path in sorted(src.rglob("*.py")):
+        if path.name == "exitcodes.py" or "/pb/" in path.as_posix():
+            continue
+        rel = path.relative_to(src.parent).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Assign):
+                found += [f"{rel}:{node.lineno}: {t.id} defined outside exitcodes.py" for t in node.targets
+                          if isinstance(t, ast.Name) and t.id.startswith("EXIT_")]
+            elif isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                values = [k.value for k in node.keywords if k.arg == "code"]
+                if name in _EXITING_CALLS:
+                    values += node.args[:1] if name != "fail" else node.args[1:2]
+                found += [f"{rel}:{node.lineno}: {name}(... {v.value} ...)" for v in values
+                          if isinstance(v, ast.Constant) and type(v.value) is int and v.value != 0]
+    return found
+
+
+def test_exit_codes_are_named_in_exitcodes_only() -> None:
+    numeric = _numeric_exit_codes(ROOT / "src" / PACKAGE)
+    assert not numeric, "use the names in allora_worker/exitcodes.py:\n" + "\n".join(numeric)
+
+
+def test_the_exit_code_check_sees_each_spelling(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "cmd.py").write_text("EXIT_X = 3\nraise typer.Exit(1)\nfail('no', code=2)\nfail('no', 2)\n"
+                                "sys.exit(0)\nraise SystemExit(EXIT_X)\n")
+    assert [line.split(": ", 1)[0] for line in _numeric_exit_codes(pkg)] == [
+        "pkg/cmd.py:1", "pkg/cmd.py:2", "pkg/cmd.py:3", "pkg/cmd.py:4"]

@@ -23,6 +23,7 @@ from allora_worker.cli import (
     wallet_cmd,
 )
 from allora_worker.cli.common import global_options
+from allora_worker.exitcodes import EXIT_UNEXPECTED
 
 # The root's options, with whether each takes a value. Written after the subcommand
 # (`config check --config FILE`, as people do), they are moved before it.
@@ -134,4 +135,4 @@ def main() -> None:
         if advice is None:
             raise
         typer.echo(f"error: {advice}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_UNEXPECTED) from None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from allora_worker.cli.common import fail, settings_for
+from allora_worker.exitcodes import EXIT_CONFIG
 
 if TYPE_CHECKING:
     from allora_worker.chain.wallet import Wallet
@@ -32,7 +33,7 @@ def _load(ctx: typer.Context, grpc: list[str] | None, chain_id: str | None) -> t
     try:
         wallet = wallet_from_settings(settings)
     except WalletError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), code=EXIT_CONFIG)
     return settings, wallet
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from allora_worker.exitcodes import EXIT_CONFIG
+from allora_worker.exitcodes import EXIT_CONFIG, EXIT_UNEXPECTED
 from allora_worker.secrets import redact
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def global_options(ctx: typer.Context) -> GlobalOptions:
     return root.obj
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = EXIT_UNEXPECTED) -> NoReturn:
     typer.echo(redact(f"error: {message}"), err=True)
     raise typer.Exit(code)
 

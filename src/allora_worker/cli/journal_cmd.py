@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from allora_worker.cli.common import fail, settings_for
-
-EXIT_JOURNAL = 3
+from allora_worker.exitcodes import EXIT_CONFIG, EXIT_JOURNAL, EXIT_UNEXPECTED
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
@@ -71,11 +70,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         settings = settings_for(ctx)
         if settings.state_url:
             fail("journal recover rebuilds the SQLite journal; a PostgreSQL journal is restored with the "
-                 "database's own backups", code=2)
+                 "database's own backups", code=EXIT_CONFIG)
         try:
             wallet = wallet_from_settings(settings)
         except WalletError as exc:
-            fail(str(exc), code=2)
+            fail(str(exc), code=EXIT_CONFIG)
         lock = InstanceLock(settings.state_dir, wallet.address)
         try:
             lock.acquire()
@@ -92,7 +91,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         except (RecoverRefused, JournalRefused) as exc:
             fail(str(exc), code=EXIT_JOURNAL)
         except ChainError as exc:
-            fail(f"the chain could not be read ({exc}); nothing was written", code=1)
+            fail(f"the chain could not be read ({exc}); nothing was written", code=EXIT_UNEXPECTED)
         finally:
             lock.release()
         for moved in outcome.set_aside:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from allora_worker.exitcodes import EXIT_DATA
+
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
@@ -160,7 +162,7 @@ def train(
             )
     except (BundleError, ValueError) as exc:
         _err().print(f"[red]training failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_DATA) from exc
     if result.metrics:
         _out().print(_metrics_table(result.metrics, "walk-forward, out of sample"))
     typer.echo(result.verdict)
@@ -230,7 +232,7 @@ def backtest(
                 )
     except (ValueError, BundleError) as exc:
         _err().print(f"[red]backtest failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_DATA) from exc
     ctx = ReportContext(
         title=f"Walk-forward backtest: {model}, {horizon} h BTC/USD log-return",
         data_source=source,
@@ -291,7 +293,7 @@ def evaluate(
                                             every_hours=every, progress=lambda d, t: update("predictions", d, t))
     except BundleError as exc:
         _err().print(f"[red]evaluate failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_DATA) from exc
     if as_json:
         keys = ("mse", "mae", "zptae", "directional_accuracy", "da_ci_low", "da_ci_high", "pearson")
         doc = {
@@ -343,7 +345,7 @@ def import_onnx(
                                      reference=reference)
     except BundleError as exc:
         _err().print(f"[red]import failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_DATA) from exc
     probe = loaded.manifest["probe"]
     if checked is not None:
         typer.echo(f"reference check: {checked.describe()}")
@@ -370,7 +372,7 @@ def convert_legacy(
                            data_source=source, topic_id=topic, rtol=rtol)
     except BundleError as exc:
         _err().print(f"[red]conversion refused:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_DATA) from exc
     renamed = {k: v for k, v in done.mapping.items() if k != v}
     typer.echo(f"converted {done.estimator}; features: {', '.join(done.bundle.features)}"
                + (f" (renamed: {', '.join(f'{k} -> {v}' for k, v in renamed.items())})" if renamed else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from allora_worker.cli.common import fail, settings_for
+from allora_worker.exitcodes import EXIT_CONFIG
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
@@ -21,6 +22,6 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         try:
             wallet = wallet_from_settings(settings)
         except WalletError as exc:
-            fail(str(exc), code=2)
+            fail(str(exc), code=EXIT_CONFIG)
         typer.echo(f"address:    {wallet.address}")
         typer.echo(f"public key: {wallet.public_key_hex}")
