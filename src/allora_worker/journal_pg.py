@@ -25,8 +25,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ PASSWORD_ENV = "ALLORA_WORKER_STATE_PASSWORD"
 # these times is unavailable (nothing is signed), never waited on for minutes.
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 5000
+# Our own bound on every round trip, over the server's: a database behind a silent partition (or
+# a proxy that stopped forwarding) never answers, and TCP may never tell (something on the way
+# acknowledges our packets). Past it the connection is cut from our side.
+CLIENT_DEADLINE_S = STATEMENT_TIMEOUT_MS / 1000 + 1.0
 # Any lock on the migrations is taken by this key (one journal database, one schema at a time).
 _MIGRATION_LOCK_KEY = 0x616C6F7261  # "alora"
 
@@ -112,7 +116,44 @@ def describe_url(params: dict[str, Any]) -> str:
     return f"postgresql://{user + '@' if user else ''}{host}:{port}/{db}"
 
 
-def _connect(params: dict[str, Any]) -> Any:
+class _Cut:
+    fired = False
+
+
+@contextlib.contextmanager
+def _deadline(conn: Any, seconds: float) -> Iterator[_Cut]:
+    """Cut `conn`'s socket if the block inside takes longer than `seconds`: the blocked call then
+    fails at once (psycopg.OperationalError) instead of waiting for an answer that never comes.
+    The yielded object says whether it was cut."""
+    lock = threading.Lock()
+    finished = False
+    state = _Cut()
+
+    def cut() -> None:
+        with lock:
+            if finished:
+                return
+            state.fired = True
+            # shutdown() on a duplicate descriptor acts on the socket itself: libpq's wait wakes.
+            with contextlib.suppress(Exception), socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, seconds), cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield state
+    finally:
+        with lock:
+            finished = True
+        timer.cancel()
+
+
+def _connect(params: dict[str, Any], timeout: float | None = None) -> Any:
+    if timeout is not None:
+        # libpq counts whole seconds and takes at least 2.
+        params = {**params, "connect_timeout": max(2, min(int(params.get("connect_timeout") or CONNECT_TIMEOUT_S),
+                                                           int(timeout + 0.999)))}
     try:
         return psycopg.connect(autocommit=True, row_factory=dict_row, **params)
     except psycopg.Error as exc:
@@ -132,10 +173,10 @@ class _Connection:
     def stale(self) -> bool:
         return self._conn is not None and (self._conn.broken or self._conn.closed)
 
-    def live(self) -> Any:
+    def live(self, budget: float | None = None) -> Any:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self.drop()
-            self._conn = _connect(self.params)
+            self._conn = _connect(self.params, budget)
         return self._conn
 
     def drop(self) -> None:
@@ -157,11 +198,16 @@ class _PgDb:
 
 @dataclass(frozen=True)
 class Fence:
-    """The lease this daemon holds: every journal write checks it is still this one."""
+    """The lease this daemon holds: every journal write checks it is still this one.
+
+    `seconds_left` is the lease's own clock (`Lease.seconds_left`): a write is refused here once
+    it reads 0, and never waits past it for the database, so a leader that cannot hear PostgreSQL
+    stops on its own before the lease can pass to another host."""
 
     wallet: str
     holder: str
     token: int
+    seconds_left: Callable[[], float] | None = field(default=None, compare=False)
 
 
 class PostgresJournal(Journal):
@@ -189,6 +235,14 @@ class PostgresJournal(Journal):
     def params(self) -> dict[str, Any]:
         return dict(self._params)
 
+    def _budget(self) -> float:
+        """Seconds one round trip may take: our own deadline, and no longer than the lease this
+        daemon holds has left on its clock (an answer after that is of no use to a leader)."""
+        fence = self.fence
+        if fence is None or fence.seconds_left is None:
+            return CLIENT_DEADLINE_S
+        return max(0.2, min(CLIENT_DEADLINE_S, fence.seconds_left()))
+
     def close(self) -> None:
         with self._lock:
             self._pg.drop()
@@ -204,19 +258,31 @@ class PostgresJournal(Journal):
     @contextlib.contextmanager
     def _tx(self) -> Iterator[_PgDb]:
         with self._lock:
-            if self.fenced and self.fence is None:
-                raise FencedOut("this daemon holds no lease: it is standby and must not write the journal")
+            budget = CLIENT_DEADLINE_S
+            if self.fenced:
+                fence = self.fence
+                if fence is None:
+                    raise FencedOut("this daemon holds no lease: it is standby and must not write the journal")
+                if fence.seconds_left is not None:
+                    left = fence.seconds_left()
+                    if left <= 0:
+                        raise FencedOut(f"lease token {fence.token} ran out on this host's clock (not renewed "
+                                        "in time): this daemon must not record or sign anything")
+                    budget = min(budget, left)
             try:
-                conn = self._pg.live()
-                with conn.transaction():
+                conn = self._pg.live(budget)
+                with _deadline(conn, budget), conn.transaction():
                     if self.fenced:
                         assert self.fence is not None
                         _check_fence(conn, self.fence)
                     yield _PgDb(conn)
             except psycopg.OperationalError as exc:
+                # Cut or failed before COMMIT answered: whether it committed is not known here, so
+                # the caller acts on nothing of it (no broadcast); a recorded `signed` tx is
+                # reconciled by whoever holds the lease next, with its same bytes.
                 raise JournalUnavailable(
-                    f"the journal at {self.describe()} failed mid-transaction (nothing was recorded): "
-                    f"{redact(str(exc)).strip()}"
+                    f"the journal at {self.describe()} failed mid-transaction (no answer within "
+                    f"{budget:.1f}s, or the connection failed): {redact(str(exc)).strip()}"
                 ) from None
 
     def _query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
@@ -224,11 +290,16 @@ class PostgresJournal(Journal):
             # A read is safe to repeat: a connection that PostgreSQL dropped while it restarted
             # ("terminating connection due to administrator command") is only found broken on its
             # next use, so one failure on a connection that is now broken gets one fresh try.
+            cut = _Cut()
             for attempt in (1, 2):
                 try:
-                    return list(self._pg.live().execute(sql.replace("?", "%s"), tuple(args)).fetchall())
+                    budget = self._budget()
+                    conn = self._pg.live(budget)
+                    with _deadline(conn, budget) as cut:
+                        return list(conn.execute(sql.replace("?", "%s"), tuple(args)).fetchall())
                 except psycopg.OperationalError as exc:
-                    if attempt == 1 and self._pg.stale():
+                    # Not after our own deadline: a database that did not answer gets no second wait.
+                    if attempt == 1 and not cut.fired and self._pg.stale():
                         continue
                     raise JournalUnavailable(
                         f"the journal at {self.describe()} cannot be read: {redact(str(exc)).strip()}"
@@ -247,7 +318,7 @@ class PostgresJournal(Journal):
         with self._lock:
             try:
                 conn = self._pg.live()
-                with conn.transaction():
+                with _deadline(conn, CLIENT_DEADLINE_S), conn.transaction():
                     conn.execute("LOCK TABLE journal_owner IN EXCLUSIVE MODE")
                     row = conn.execute("SELECT wallet, chain_id FROM journal_owner WHERE id = 1").fetchone()
                     if row is None:
@@ -346,7 +417,9 @@ class Lease:
 
     @property
     def fence(self) -> Fence | None:
-        return Fence(self.wallet, self.holder, self.token) if self.token is not None else None
+        if self.token is None:
+            return None
+        return Fence(self.wallet, self.holder, self.token, seconds_left=self.seconds_left)
 
     def valid(self) -> bool:
         return self.token is not None and time.monotonic() < self._valid_until
@@ -354,10 +427,12 @@ class Lease:
     def seconds_left(self) -> float:
         return self._valid_until - time.monotonic() if self.token is not None else 0.0
 
-    def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
+    def _run(self, sql: str, args: tuple[Any, ...], budget: float = CLIENT_DEADLINE_S) -> Any:
         with self._lock:
             try:
-                return self._pg.live().execute(sql, args).fetchone()
+                conn = self._pg.live(budget)
+                with _deadline(conn, budget):
+                    return conn.execute(sql, args).fetchone()
             except psycopg.OperationalError as exc:
                 self._pg.drop()
                 raise JournalUnavailable(f"lease query failed: {redact(str(exc)).strip()}") from None
@@ -389,6 +464,8 @@ class Lease:
             "UPDATE leases SET expires_at = now() + make_interval(secs => %s), renewed_at = now()"
             " WHERE wallet=%s AND holder=%s AND token=%s AND expires_at > now() RETURNING token",
             (self.ttl, self.wallet, self.holder, self.token),
+            # An answer after the lease ran out here is of no use: the keeper must decide by then.
+            budget=min(CLIENT_DEADLINE_S, max(0.2, self.seconds_left())),
         )
         if row is None:
             self.token = None
@@ -418,12 +495,15 @@ def lease_holder(params: dict[str, Any], wallet: str) -> LeaseHolder | None:
     _need_psycopg()
     conn = _connect(params)
     try:
-        row = conn.execute(
-            "SELECT wallet, holder, token, EXTRACT(EPOCH FROM (expires_at - now()))::float8 AS left_s"
-            " FROM leases WHERE wallet=%s", (wallet,),
-        ).fetchone()
+        with _deadline(conn, CLIENT_DEADLINE_S):
+            row = conn.execute(
+                "SELECT wallet, holder, token, EXTRACT(EPOCH FROM (expires_at - now()))::float8 AS left_s"
+                " FROM leases WHERE wallet=%s", (wallet,),
+            ).fetchone()
     except psycopg.errors.UndefinedTable:
         return None
+    except psycopg.OperationalError as exc:
+        raise JournalUnavailable(f"lease query failed: {redact(str(exc)).strip()}") from None
     finally:
         conn.close()
     if row is None:

@@ -42,7 +42,11 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 class TcpProxy:
     """127.0.0.1:port -> target. `cut()` resets every open connection and refuses new ones (a
-    firewall REJECT between one host and the database); `heal()` lets connections in again."""
+    firewall REJECT between one host and the database); `blackhole()` keeps every connection open
+    but forwards nothing more, either way, and new ones get nowhere (packets silently dropped
+    past this host: the daemon's own TCP sees its data acknowledged, by the proxy's kernel, so
+    neither keepalives nor tcp_user_timeout notice; only the daemon's own deadlines can);
+    `heal()` lets connections through again."""
 
     def __init__(self, target_port: int) -> None:
         self.target = ("127.0.0.1", target_port)
@@ -51,6 +55,8 @@ class TcpProxy:
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         self._cut = False
+        self._blackholed = False
+        self._held: list[socket.socket] = []
         self._closed = False
         threading.Thread(target=self._accept, daemon=True, name="pg-proxy").start()
 
@@ -63,6 +69,10 @@ class TcpProxy:
             if self._cut:
                 _reset(client)
                 continue
+            if self._blackholed:
+                with self._lock:
+                    self._held.append(client)  # connected, and never answered
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -73,11 +83,11 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not self._blackholed:
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
@@ -92,8 +102,16 @@ class TcpProxy:
         for s in sockets:
             _reset(s)
 
+    def blackhole(self) -> None:
+        self._blackholed = True
+
     def heal(self) -> None:
         self._cut = False
+        self._blackholed = False
+        with self._lock:
+            held, self._held = self._held, []
+        for s in held:
+            _reset(s)
 
     def close(self) -> None:
         self._closed = True

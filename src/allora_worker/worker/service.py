@@ -373,6 +373,7 @@ class WorkerService:
                 journal.fence = None
             if not self._lease_lost:
                 break
+            self._set_role("standby", f"lease token {token} lost")
             log.warning("LEASE LOST: token %d is no longer ours; STANDBY now (nothing more is signed here)", token)
             summary.reason = ""
         if lease.token is not None:
@@ -419,6 +420,8 @@ class WorkerService:
                 held = lease.valid()
             if not held or not lease.valid():
                 self._lease_lost = True
+                # Standby from this moment in /readyz and status, before the loops have stopped.
+                self._set_role("standby", f"lease token {lease.token or 'lost'} lost")
                 self._generation_stop.set()
                 return
 
