@@ -71,3 +71,29 @@ def test_the_version_probe_asks_the_generated_stubs_path_and_skips_the_whole_ans
     answer = bytes(module.GetParamsResponse(params=params))
     assert len(answer) > 10
     assert Unread.parse(answer) == Unread()
+
+
+def test_the_tx_lookup_reads_every_scalar_of_the_full_tx_response() -> None:
+    from allora_worker.chain.pb import cosmos_base_abci_v1beta1 as abci
+    from allora_worker.chain.pb import cosmos_tx_v1beta1 as txpb
+    from allora_worker.chain.pb import google_protobuf as gp
+    from allora_worker.chain.pb import tendermint_abci as ta
+    from allora_worker.chain.pb_light import TxLookup, TxResult
+
+    events = [ta.Event(type=f"t{i}", attributes=[ta.EventAttribute(key=f"k{j}", value="v" * 40, index=True)
+                                                 for j in range(5)]) for i in range(30)]
+    result = abci.TxResponse(height=7_654_321, txhash="AB" * 32, codespace="emissions", code=78, data="0A0B",
+                             raw_log="already submitted", info="i", gas_wanted=200_000, gas_used=150_001,
+                             tx=gp.Any(type_url="/cosmos.tx.v1beta1.Tx", value=b"\x01" * 500),
+                             timestamp="2026-11-30T00:00:00Z", events=events)
+    raw = bytes(txpb.GetTxResponse(tx=txpb.Tx(), tx_response=result))
+    assert len(raw) > 8_000  # ~2.4 ms CPU to decode whole
+
+    view = TxLookup.parse(raw).tx_response
+    full = txpb.GetTxResponse.parse(raw).tx_response
+    assert view is not None and full is not None
+    names = [f.name for f in dataclasses.fields(TxResult)]
+    assert {n: getattr(view, n) for n in names} == {n: getattr(full, n) for n in names}
+    assert {n: getattr(full, n) for n in names}["gas_used"] == 150_001
+    # Left out on purpose: the per-event and per-message details and the tx bytes.
+    assert set(f.name for f in dataclasses.fields(abci.TxResponse)) - set(names) == {"logs", "tx", "events"}

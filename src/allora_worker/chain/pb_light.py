@@ -13,6 +13,11 @@ checks them against the full generated types in `chain/pb`.
 The emissions version probe asks each version's `GetParams` only to learn whether the node serves
 it (UNIMPLEMENTED or an answer): the answer, the module's ~60 parameters, is never read, and
 decoding it was the probe's main cost (its classes are built on first use: ~50 ms each).
+
+GetTx is polled once a block while a submission confirms; its answer carries the decoded tx and
+the result's events and logs, of which the worker reads the scalars (code, codespace, raw_log,
+height, gas). Field numbers: cosmos/tx/v1beta1/service.proto (GetTxResponse: tx 1, tx_response 2)
+and cosmos/base/abci/v1beta1/abci.proto (TxResponse: logs 7, tx 11, events 13 left out).
 """
 
 # betterproto2 declares fields as dataclass defaults by design (as chain/pb's generated code does).
@@ -27,6 +32,7 @@ import betterproto2
 
 from allora_worker.chain.pb import google_protobuf as _google_protobuf
 from allora_worker.chain.pb.cosmos_base_tendermint_v1beta1 import GetLatestBlockRequest
+from allora_worker.chain.pb.cosmos_tx_v1beta1 import GetTxRequest
 
 LATEST_BLOCK_PATH = "/cosmos.base.tendermint.v1beta1.Service/GetLatestBlock"
 
@@ -81,4 +87,34 @@ class EmissionsProbeStub(betterproto2.ServiceStub):
     async def get_params(self, version: int, *, timeout: float | None = None) -> Unread:
         """emissions.vN's parameters query (`params_path`); its request is empty in every version."""
         answer: Unread = await self._unary_unary(params_path(version), Unread(), Unread, timeout=timeout)
+        return answer
+
+
+@dataclass(eq=False, repr=False)
+class TxResult(betterproto2.Message):
+    """A TxResponse's scalars: everything but its logs, the tx itself and its events."""
+
+    height: int = betterproto2.field(1, betterproto2.TYPE_INT64)
+    txhash: str = betterproto2.field(2, betterproto2.TYPE_STRING)
+    codespace: str = betterproto2.field(3, betterproto2.TYPE_STRING)
+    code: int = betterproto2.field(4, betterproto2.TYPE_UINT32)
+    data: str = betterproto2.field(5, betterproto2.TYPE_STRING)
+    raw_log: str = betterproto2.field(6, betterproto2.TYPE_STRING)
+    info: str = betterproto2.field(8, betterproto2.TYPE_STRING)
+    gas_wanted: int = betterproto2.field(9, betterproto2.TYPE_INT64)
+    gas_used: int = betterproto2.field(10, betterproto2.TYPE_INT64)
+    timestamp: str = betterproto2.field(12, betterproto2.TYPE_STRING)
+
+
+@dataclass(eq=False, repr=False)
+class TxLookup(betterproto2.Message):
+    """GetTxResponse without the decoded tx."""
+
+    tx_response: TxResult | None = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+class TxLookupStub(betterproto2.ServiceStub):
+    async def get_tx_result(self, txhash: str, *, timeout: float | None = None) -> TxLookup:
+        answer: TxLookup = await self._unary_unary(
+            "/cosmos.tx.v1beta1.Service/GetTx", GetTxRequest(hash=txhash), TxLookup, timeout=timeout)
         return answer
