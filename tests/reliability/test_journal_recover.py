@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -73,6 +74,9 @@ def test_lost_state_dir_is_recovered_from_the_chain_and_nothing_is_sent_twice(ma
         rows = {e.nonce: (e.txhash, e.height) for e in rig.journal_entries()}
         assert rows == before  # every landed payload, with its tx hash and height; nothing else
         assert all(e.state == CONFIRMED for e in rig.journal_entries())
+        # Written private, as the daemon writes (the test process's umask is the usual 022).
+        assert stat.S_IMODE(rig.state_dir.stat().st_mode) == 0o700
+        assert {stat.S_IMODE(f.stat().st_mode) for f in rig.state_dir.iterdir() if f.is_file()} == {0o600}
 
         again = _recover(rig, config, "--wait", "0")  # idempotent on a sound journal
         assert again.returncode == 0 and "0 row(s) added" in again.stdout, again.stderr + again.stdout

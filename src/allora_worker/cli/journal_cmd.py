@@ -1,7 +1,8 @@
-"""`allora-worker journal check` and `journal backup`: the journal's health and its snapshots."""
+"""`allora-worker journal check`, `backup` and `recover`: its health, snapshots, rebuild from the chain."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -64,6 +65,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from allora_worker.chain.wallet import WalletError
         from allora_worker.journal import InstanceLock, InstanceLockedError
         from allora_worker.journal_guard import JournalRefused
+        from allora_worker.worker.permissions import PRIVATE_UMASK, tighten_state_dir
         from allora_worker.worker.recover import Outcome, RecoverRefused, recover
         from allora_worker.worker.wiring import client_from_settings, wallet_from_settings
 
@@ -75,9 +77,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             wallet = wallet_from_settings(settings)
         except WalletError as exc:
             fail(str(exc), code=EXIT_CONFIG)
+        # What recover writes (a new state directory, journal, identity) is as private as the
+        # daemon's own files: 0700 / 0600 whatever the shell's umask.
+        os.umask(PRIVATE_UMASK)
         lock = InstanceLock(settings.state_dir, wallet.address)
         try:
             lock.acquire()
+            tighten_state_dir(settings.state_dir)
         except InstanceLockedError as exc:
             fail(f"{exc}: stop the daemon before recovering its journal", code=EXIT_JOURNAL)
 
@@ -94,6 +100,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             fail(f"the chain could not be read ({exc}); nothing was written", code=EXIT_UNEXPECTED)
         finally:
             lock.release()
+        tighten_state_dir(settings.state_dir)
         for moved in outcome.set_aside:
             typer.echo(f"set aside: {moved}")
         for label, rows in (("added", outcome.added), ("confirmed", outcome.confirmed)):
