@@ -77,30 +77,35 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             wallet = wallet_from_settings(settings)
         except WalletError as exc:
             fail(str(exc), code=EXIT_CONFIG)
-        # What recover writes (a new state directory, journal, identity) is as private as the
-        # daemon's own files: 0700 / 0600 whatever the shell's umask.
-        os.umask(PRIVATE_UMASK)
-        lock = InstanceLock(settings.state_dir, wallet.address)
-        try:
-            lock.acquire()
-            tighten_state_dir(settings.state_dir)
-        except InstanceLockedError as exc:
-            fail(f"{exc}: stop the daemon before recovering its journal", code=EXIT_JOURNAL)
-
         async def go() -> Outcome:
             async with client_from_settings(settings, wallet) as client:
                 return await recover(client, settings.journal_path, chain_id=settings.effective_chain_id,
                                      topic_ids=[t.id for t in settings.effective_topics], wait_s=wait)
 
+        def locked() -> Outcome:
+            lock = InstanceLock(settings.state_dir, wallet.address)
+            try:
+                lock.acquire()
+            except InstanceLockedError as exc:
+                fail(f"{exc}: stop the daemon before recovering its journal", code=EXIT_JOURNAL)
+            try:
+                tighten_state_dir(settings.state_dir)
+                return asyncio.run(go())
+            except (RecoverRefused, JournalRefused) as exc:
+                fail(str(exc), code=EXIT_JOURNAL)
+            except ChainError as exc:
+                fail(f"the chain could not be read ({exc}); nothing was written", code=EXIT_UNEXPECTED)
+            finally:
+                lock.release()
+                tighten_state_dir(settings.state_dir)
+
+        # What recover writes (a new state directory, journal, identity) is as private as the
+        # daemon's own files (0700 / 0600) whatever the shell's umask; the caller's umask comes back.
+        previous = os.umask(PRIVATE_UMASK)
         try:
-            outcome = asyncio.run(go())
-        except (RecoverRefused, JournalRefused) as exc:
-            fail(str(exc), code=EXIT_JOURNAL)
-        except ChainError as exc:
-            fail(f"the chain could not be read ({exc}); nothing was written", code=EXIT_UNEXPECTED)
+            outcome = locked()
         finally:
-            lock.release()
-        tighten_state_dir(settings.state_dir)
+            os.umask(previous)
         for moved in outcome.set_aside:
             typer.echo(f"set aside: {moved}")
         for label, rows in (("added", outcome.added), ("confirmed", outcome.confirmed)):
