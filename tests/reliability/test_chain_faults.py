@@ -202,3 +202,22 @@ def test_dropped_tx_is_resent_within_the_window_when_confirm_timeout_is_long(mak
     rig.assert_no_duplicates()
     assert rig.dn.state.counters["txs_dropped"] == 1
     assert n2 in rig.accepted_nonces(), "the window was lost to one dropped tx"
+
+
+def test_a_chain_unreachable_at_start_is_waited_for_not_exited_on(make_rig) -> None:
+    """A host that boots before its network (or whose only node restarts) must not exit 3 at
+    pre-flight: systemd does not restart on 3, so the worker would stay down for good."""
+    rig = _rig(make_rig)
+    rig.dn.faults.unavailable_for(3600)  # every call fails UNAVAILABLE until the test lifts it
+    daemon = rig.start(rig.config())
+    daemon.wait_for_line(r"pre-flight: no endpoint answers .* asking again", timeout=60)
+    daemon.wait_for_line(r"pre-flight: no endpoint answers .* asking again", timeout=60, count=2)
+    assert daemon.process.poll() is None, daemon.text()[-2000:]
+    assert not rig.accepted_nonces()
+    rig.dn.faults.unavailable_until = None  # the network is up
+    daemon.wait_for_line("DAEMON MODE STARTED", timeout=90)
+    assert "pre-flight: the chain answers again" in daemon.text()
+    first = rig.next_nonce()
+    rig.wait_accepted(first, timeout=30)
+    assert daemon.stop() == 0, daemon.text()[-3000:]
+    rig.assert_no_duplicates()

@@ -29,6 +29,9 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # Failed only because no endpoint answered (a network not up yet at boot, a node restarting):
+    # the world's state, not the configuration's; `run` waits for the chain instead of exiting.
+    unreachable: bool = False
 
     def line(self) -> str:
         return f"[{'PASS' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
@@ -55,7 +58,8 @@ async def run_checks(
         else:
             # Every topic query would repeat the version failure: one line says it.
             checks.append(Check(f"topic {topic_id} on chain", False,
-                                "not checked: the node's emissions version is not usable (see above)"))
+                                "not checked: the node's emissions version is not usable (see above)",
+                                unreachable=version.unreachable))
         checks.append(_model(runtime))
         if check_data:
             checks.append(await _data(runtime))
@@ -69,6 +73,8 @@ async def _guard(name: str, probe: asyncio.Future[str] | object) -> Check:
         detail = await probe  # type: ignore[misc]
     except _Failed as failed:
         return Check(name, False, str(failed))
+    except chain_errors.Unavailable as exc:  # DeadlineExceeded too
+        return Check(name, False, describe(exc), unreachable=True)
     except chain_errors.ChainError as exc:
         return Check(name, False, describe(exc))
     except Exception as exc:

@@ -42,7 +42,7 @@ from allora_worker.worker.in_doubt import first_safe_nonce
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.performance import PerformanceTracker
 from allora_worker.worker.permissions import tighten_state_dir
-from allora_worker.worker.preflight import LEASE_CHECK, run_checks
+from allora_worker.worker.preflight import LEASE_CHECK, Check, run_checks
 from allora_worker.worker.reconcile import reconcile
 from allora_worker.worker.scheduler import ChainChanged, Shared, TopicLoop
 from allora_worker.worker.sdnotify import SystemdNotifier
@@ -58,6 +58,9 @@ log = get_logger("worker.service")
 # A stop request waits this long for cycles to reach a safe point, then cancels them: every
 # state is journaled before its effect, so a cancelled cycle is reconciled on the next start.
 STOP_GRACE_SECONDS = 7.0
+# Pre-flight while no endpoint answers: asked again after this long, doubling up to the max.
+PREFLIGHT_RETRY_START_S = 2.0
+PREFLIGHT_RETRY_MAX_S = 60.0
 # heartbeat.json is rewritten after every loop iteration, but not more often than this: a devnet
 # polls many times a second, and the file only needs to tell "alive" from "stuck".
 HEARTBEAT_FILE_MIN_INTERVAL_S = 1.0
@@ -245,7 +248,10 @@ class WorkerService:
         try:
             runtimes = [TopicRuntime.build(settings, t, self.clock) for t in settings.effective_topics]
             self._banner(wallet, runtimes)
-            checks = await run_checks(settings, client, runtimes, check_data=self.options.preflight_data)
+            checks = await self._preflight(settings, client, runtimes)
+            if checks is None:
+                summary.reason = self._stop_reason or "stopped"
+                return summary
             for check in checks:
                 (log.info if check.ok else log.error)("pre-flight %s", check.line())
             if any(c.name == LEASE_CHECK and not c.ok for c in checks):
@@ -536,6 +542,39 @@ class WorkerService:
         loop.auto_rebroadcast = self.settings.chain.rebroadcast_seconds is None
         loop.not_before = self._not_before
         return loop
+
+    async def _preflight(self, settings: Settings, client: ChainClient,
+                         runtimes: list[TopicRuntime]) -> list[Check] | None:
+        """The pre-flight checks, asked again while their only failures are an unreachable chain.
+
+        Exit 3 tells systemd not to restart (RestartPreventExitStatus): on a host that boots before
+        its network, or while the only node restarts, exiting would leave no worker at all. A check
+        the chain answered (not registered, another chain id) still ends the start at once. None
+        when a stop was asked while waiting.
+        """
+        delay = PREFLIGHT_RETRY_START_S
+        since = time.monotonic()
+        while True:
+            checks = await run_checks(settings, client, runtimes, check_data=self.options.preflight_data)
+            failed = [c for c in checks if not c.ok]
+            if self.options.once or not failed or not all(c.unreachable for c in failed):
+                if delay != PREFLIGHT_RETRY_START_S:
+                    log.info("pre-flight: the chain answers again after %.0fs", time.monotonic() - since)
+                return checks
+            if delay == PREFLIGHT_RETRY_START_S:
+                for check in failed:
+                    log.warning("pre-flight %s", check.line())
+            log.warning("pre-flight: no endpoint answers (%d check(s) waiting on the chain); asking again "
+                        "in %.0fs; nothing is signed until it answers", len(failed), delay)
+            # systemd (Type=notify) would kill a start that outlasts TimeoutStartSec: say we wait.
+            self.notifier.status("waiting for the chain: no endpoint answers")
+            self.notifier.notify(f"EXTEND_TIMEOUT_USEC={int((delay + 60) * 1_000_000)}")
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+                return None
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, PREFLIGHT_RETRY_MAX_S)
 
     async def _wait_generation(self, tasks: list[asyncio.Task[list[CycleResult]]], summary: RunSummary) -> None:
         pending = set(tasks)
