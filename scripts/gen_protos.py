@@ -67,9 +67,8 @@ RPCS: dict[tuple[str, str], tuple[str, ...]] = {
     ("feemarket.feemarket.v1", "QueryStub"): ("gas_price",),
     ("emissions.v9", "QueryServiceStub"): (*_EMISSIONS_QUERIES, "get_worker_latest_inference_by_topic_id"),
     ("emissions.v10", "QueryServiceStub"): (*_EMISSIONS_QUERIES, "get_worker_latest_input_inference_by_topic_id"),
-    # Older versions: only GetParams, with which the worker asks a node which version it serves
-    # (v1-v3 have no QueryService.GetParams in the SDK).
-    **{(f"emissions.v{v}", "QueryServiceStub"): ("get_params",) for v in range(4, 9)},
+    # Older versions need no types: the version probe asks their parameters query by path and
+    # does not decode the answer (chain/pb_light.py EmissionsProbeStub).
 }
 
 _TYPE_CONST = {getattr(betterproto2, name): f"betterproto2.{name}" for name in dir(betterproto2)

@@ -61,7 +61,8 @@ def test_the_version_probe_asks_the_generated_stubs_path_and_skips_the_whole_ans
 
     from allora_worker.chain.pb_light import Unread, params_path
 
-    module = import_module(f"allora_worker.chain.pb.emissions_v{version}")
+    # The SDK's generated types (ours keep only v9 and v10, the versions the worker speaks).
+    module = import_module(f"allora_sdk.rpc_client.protos.emissions.v{version}")
     # The probe's path is the generated stub's (which follows the chain's proto package and service).
     assert f'"{params_path(version)}"' in inspect.getsource(module.QueryServiceStub.get_params)
     assert bytes(Unread()) == bytes(module.GetParamsRequest()) == b""

@@ -90,6 +90,5 @@ __all__ = [
 
 
 def emissions_module(version: int) -> ModuleType:
-    """The generated types of emissions v`version` (used to probe which version a node serves)."""
-    # v4-v10 carry QueryServiceStub.get_params (scripts/gen_protos.py RPCS); the SDK has none for v1-v3.
+    """The generated types of emissions v`version`, a version this worker speaks (9 or 10)."""
     return import_module(f"allora_worker.chain.pb.emissions_v{version}")

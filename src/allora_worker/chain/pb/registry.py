@@ -20,11 +20,6 @@ from allora_worker.chain.pb import cosmos_tx_signing_v1beta1 as _cosmos_tx_signi
 from allora_worker.chain.pb import cosmos_tx_v1beta1 as _cosmos_tx_v1beta1
 from allora_worker.chain.pb import emissions_v10 as _emissions_v10
 from allora_worker.chain.pb import emissions_v3 as _emissions_v3
-from allora_worker.chain.pb import emissions_v4 as _emissions_v4
-from allora_worker.chain.pb import emissions_v5 as _emissions_v5
-from allora_worker.chain.pb import emissions_v6 as _emissions_v6
-from allora_worker.chain.pb import emissions_v7 as _emissions_v7
-from allora_worker.chain.pb import emissions_v8 as _emissions_v8
 from allora_worker.chain.pb import emissions_v9 as _emissions_v9
 from allora_worker.chain.pb import feemarket_feemarket_v1 as _feemarket_feemarket_v1
 from allora_worker.chain.pb import google_protobuf as _google_protobuf
@@ -135,21 +130,6 @@ TYPES: dict[str, type[betterproto2.Message]] = {
     "/emissions.v3.ValueBundle": _emissions_v3.ValueBundle,
     "/emissions.v3.WithheldWorkerAttributedValue": _emissions_v3.WithheldWorkerAttributedValue,
     "/emissions.v3.WorkerAttributedValue": _emissions_v3.WorkerAttributedValue,
-    "/emissions.v4.GetParamsRequest": _emissions_v4.GetParamsRequest,
-    "/emissions.v4.GetParamsResponse": _emissions_v4.GetParamsResponse,
-    "/emissions.v4.Params": _emissions_v4.Params,
-    "/emissions.v5.GetParamsRequest": _emissions_v5.GetParamsRequest,
-    "/emissions.v5.GetParamsResponse": _emissions_v5.GetParamsResponse,
-    "/emissions.v5.Params": _emissions_v5.Params,
-    "/emissions.v6.GetParamsRequest": _emissions_v6.GetParamsRequest,
-    "/emissions.v6.GetParamsResponse": _emissions_v6.GetParamsResponse,
-    "/emissions.v6.Params": _emissions_v6.Params,
-    "/emissions.v7.GetParamsRequest": _emissions_v7.GetParamsRequest,
-    "/emissions.v7.GetParamsResponse": _emissions_v7.GetParamsResponse,
-    "/emissions.v7.Params": _emissions_v7.Params,
-    "/emissions.v8.GetParamsRequest": _emissions_v8.GetParamsRequest,
-    "/emissions.v8.GetParamsResponse": _emissions_v8.GetParamsResponse,
-    "/emissions.v8.Params": _emissions_v8.Params,
     "/emissions.v9.CanSubmitWorkerPayloadRequest": _emissions_v9.CanSubmitWorkerPayloadRequest,
     "/emissions.v9.CanSubmitWorkerPayloadResponse": _emissions_v9.CanSubmitWorkerPayloadResponse,
     "/emissions.v9.GetCurrentLowestInfererScoreRequest": _emissions_v9.GetCurrentLowestInfererScoreRequest,
