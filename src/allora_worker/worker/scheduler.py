@@ -25,6 +25,7 @@ from allora_worker.secrets import describe
 from allora_worker.worker.cycle import SKIP_OUTCOMES, CycleCounter, CycleResult, confirmed_outcome, run_cycle
 from allora_worker.worker.health import HealthState
 from allora_worker.worker.heartbeat import RunCounters
+from allora_worker.worker.memory import release_free_memory
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.reconcile import reconcile
 from allora_worker.worker.topic import TopicRuntime
@@ -395,6 +396,9 @@ class TopicLoop:
                 shared.journal.mark_rejected(self.topic_id, nonce, error=describe(exc))
             result = CycleResult(self.topic_id, nonce, "failed", detail=describe(exc))
         self._record(result)
+        # What the cycle freed goes back to the OS now, not at the next busy moment: the daemon
+        # idles most of an epoch, and its resident size is what a host's memory budget sees.
+        release_free_memory()
         return result
 
     def _record(self, result: CycleResult) -> None:
