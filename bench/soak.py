@@ -82,6 +82,8 @@ def proc_sample(pid: int) -> dict[str, float] | None:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     fields = {line.split(":")[0]: line.split(":")[1].split() for line in status.splitlines() if ":" in line}
+    if "VmRSS" not in fields:
+        return None  # exited between the liveness check and the read (a zombie has no memory lines)
     after = stat.rsplit(")", 1)[1].split()
     cpu = (int(after[11]) + int(after[12])) / CLK_TCK  # utime + stime
     return {"rss_mb": int(fields["VmRSS"][0]) / 1024, "hwm_mb": int(fields["VmHWM"][0]) / 1024,

@@ -24,6 +24,7 @@ ROWS = [
     ("open -> accepted, seconds p50", "latency_s_p50", "{:.2f}"),
     ("RSS MB at start", "rss_mb_start", "{:.1f}"),
     ("RSS MB peak", "rss_mb_peak", "{:.1f}"),
+    ("RSS MB after the last window", "rss_mb_final", "{:.1f}"),
     ("CPU seconds per window", "cpu_s_per_window", "{:.3f}"),
 ]
 
@@ -34,6 +35,13 @@ def cell(values: list[float], fmt: str) -> str:
     if not values:
         return "n/a"
     return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+
+
+def second_half_rss(series: list[list[float]]) -> float:
+    """Median RSS (MB) of a report's `series` points ([window, RSS MB, fds, CPU s]) from the
+    middle window on."""
+    last = series[-1][0]
+    return statistics.median(p[1] for p in series if p[0] >= last / 2)
 
 
 def main(paths: list[str]) -> None:
@@ -50,6 +58,11 @@ def main(paths: list[str]) -> None:
                       if d in r["drivers"] and r["drivers"][d].get(key) is not None]
             cells.append(cell(values, fmt))
         print(f"| {label} | " + " | ".join(cells) + " |")
+    # Idle RSS: the daemon waits most of each window, so the median over the run's second half
+    # (after the one-time costs of the first windows) is what a host's memory budget sees.
+    idle = {d: [second_half_rss(r["drivers"][d]["series"]) for r in reports
+                if d in r["drivers"] and r["drivers"][d].get("series")] for d in drivers}
+    print("| RSS MB, median over the second half | " + " | ".join(cell(idle[d], "{:.1f}") for d in drivers) + " |")
     per_accepted = {d: [r["drivers"][d]["cpu_s_total"] / r["drivers"][d]["windows_accepted"] for r in reports
                         if d in r["drivers"] and r["drivers"][d].get("windows_accepted")] for d in drivers}
     print("| CPU seconds per accepted window | " + " | ".join(cell(per_accepted[d], "{:.3f}") for d in drivers) + " |")
