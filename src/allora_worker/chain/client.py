@@ -699,8 +699,10 @@ class ChainClient:
         next_resend = time.monotonic() + rebroadcast_s
         superseded_at: float | None = None
         # The chain was at least this high when the tx was sent: a re-send goes only to a chain that
-        # still is (bytes of a reset chain's past, same chain id, could land on the new one).
-        floor = await self._height_or_none() if resend is not None else None
+        # still is (bytes of a reset chain's past, same chain id, could land on the new one). The
+        # height the last poll read, before this send, is such a bound without another request
+        # (one of ~17 per window); only a client that has read none asks.
+        floor = (self._seen_height or await self._height_or_none()) if resend is not None else None
         while True:
             try:
                 r = await self.get_tx(txhash)
