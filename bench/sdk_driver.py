@@ -49,9 +49,9 @@ async def main(args: argparse.Namespace) -> None:
     def predict(ctx) -> float:  # type: ignore[no-untyped-def]
         now = clock.now()
         last = last_closed_open_time(now)
-        frame = source.fetch(last - timedelta(hours=bundle.history_hours + 2), last + HOUR)
-        value = float(bundle.predict(frame))
-        out.write(json.dumps({"nonce": ctx.nonce, "last": frame.index[-1].isoformat(), "value": value,
+        candles = source.fetch(last - timedelta(hours=bundle.history_hours + 2), last + HOUR)
+        value = float(bundle.predict(candles))
+        out.write(json.dumps({"nonce": ctx.nonce, "last": candles.last.isoformat(), "value": value,
                               "replay_now": now.isoformat()}) + "\n")
         return value
 

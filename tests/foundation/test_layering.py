@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "config": 2,
     "logging_setup": 1,
     "wallet_format": 1,
+    "candles": 1,  # the numpy candle type market fills and model reads (neither imports the other)
     "secrets": 0,
     "exitcodes": 0,
     "extras": 0,

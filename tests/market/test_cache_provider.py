@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from allora_worker.candles import Candles
 from allora_worker.market.cache import CandleCache, default_cache_path
 from allora_worker.market.checks import CheckConfig
 from allora_worker.market.clock import FixedClock, ReplayClock
@@ -32,12 +33,12 @@ class Recording:
         self.corrupt = corrupt
         self.calls: list[tuple[datetime, datetime]] = []
 
-    def fetch(self, start: datetime, end: datetime) -> pd.DataFrame:
+    def fetch(self, start: datetime, end: datetime) -> Candles:
         self.calls.append((start, end))
         if self.fail is not None:
             raise self.fail
-        frame = self.inner.fetch(start, end)
-        return self.corrupt(frame.copy()) if self.corrupt else frame
+        candles = self.inner.fetch(start, end)
+        return Candles.of(self.corrupt(candles.to_frame())) if self.corrupt else candles
 
 
 @pytest.fixture
@@ -63,12 +64,10 @@ def cache(tmp_path: Path) -> CandleCache:
 
 def test_replay_only_offers_closed_hours(binance_replay: ReplaySource, clock: FixedClock) -> None:
     assert binance_replay.name == "replay:bundled-binance"
-    frame = binance_replay.fetch(utc(2019, 6, 29), utc(2019, 7, 2))
-    assert frame.index[-1] == pd.Timestamp("2019-06-29 23:00", tz="UTC")
+    candles = binance_replay.fetch(utc(2019, 6, 29), utc(2019, 7, 2))
+    assert candles.last == utc(2019, 6, 29, 23)
     clock.advance(timedelta(hours=1))
-    assert binance_replay.fetch(utc(2019, 6, 29), utc(2019, 7, 2)).index[-1] == pd.Timestamp(
-        "2019-06-30 00:00", tz="UTC"
-    )
+    assert binance_replay.fetch(utc(2019, 6, 29), utc(2019, 7, 2)).last == utc(2019, 6, 30, 0)
     with pytest.raises(ResponseError, match="replay:bundled-binance"):
         binance_replay.fetch(utc(2019, 7, 1), utc(2019, 7, 2))
 
@@ -83,7 +82,7 @@ def test_replay_clock_runs_from_its_start() -> None:
 def test_cache_round_trip_and_missing(cache: CandleCache, binance: pd.DataFrame) -> None:
     part = binance.loc["2019-06-01":"2019-06-02 23:00"]
     assert cache.store("s", part.drop(index=part.index[5:8])) == 45
-    back = cache.read("s", utc(2019, 6, 1), utc(2019, 6, 3))
+    back = cache.read("s", utc(2019, 6, 1), utc(2019, 6, 3)).to_frame()
     assert back.index.equals(part.drop(index=part.index[5:8]).index)
     np.testing.assert_array_equal(back.to_numpy(), part.drop(index=part.index[5:8]).to_numpy())
     assert cache.missing("s", utc(2019, 6, 1), utc(2019, 6, 3, 2)) == [
@@ -99,7 +98,7 @@ def test_cache_round_trip_and_missing(cache: CandleCache, binance: pd.DataFrame)
     revised = part.iloc[[0]].copy()
     revised["close"] = 1.0
     cache.store("s", revised)
-    assert cache.read("s", utc(2019, 6, 1), utc(2019, 6, 1, 1))["close"].item() == 1.0
+    assert cache.read("s", utc(2019, 6, 1), utc(2019, 6, 1, 1)).close.item() == 1.0
     assert cache.sources() == ["s"]
 
 
@@ -125,7 +124,7 @@ def test_primary_window_cross_checked(binance_replay, coinbase_replay, cache) ->
     assert window.source_name == "replay:bundled-binance"
     assert window.cross_checked_with == "replay:bundled-coinbase"
     assert len(window.frame) == HOURS and window.last_open_time == pd.Timestamp("2019-06-29 23:00", tz="UTC")
-    assert window.data_hash == data_hash(window.frame) and len(window.data_hash) == 64
+    assert window.data_hash == data_hash(window.candles) and len(window.data_hash) == 64
 
 
 def test_cache_fetches_only_what_it_lacks(binance_replay, cache, clock) -> None:

@@ -56,7 +56,7 @@ def test_backfill_fills_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, b
     result = runner.invoke(app, [*args, "--cache", str(cache)])
     assert result.exit_code == 0, result.output
     with CandleCache(cache) as db:
-        stored = db.read("binance:BTCUSDT")
+        stored = db.read("binance:BTCUSDT").to_frame()
     expected = served.loc[: pd.Timestamp("2021-02-14 23:00", tz="UTC")]
     assert stored.index.equals(expected.index)
     assert f"stored {len(expected)} candles" in result.output

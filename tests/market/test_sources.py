@@ -120,7 +120,7 @@ def test_success_multi_chunk_and_forming_hour_dropped(kind: str, served: pd.Data
     source = make_source(kind, SERVERS[kind](served, calls))
     hours = {"binance": 1500, "coinbase": 700, "tiingo": 2500}[kind]
     start = (LAST - pd.Timedelta(hours=hours - 1)).to_pydatetime()
-    frame = source.fetch(start, FORMING.to_pydatetime() + timedelta(hours=5))
+    frame = source.fetch(start, FORMING.to_pydatetime() + timedelta(hours=5)).to_frame()
     expected = served.loc[start:LAST]
     assert frame.index[-1] == LAST  # the forming hour is not there
     assert frame.index.equals(expected.index)

@@ -52,6 +52,9 @@ def test_run_once_submits_without_the_training_stack(tmp_path: Path, bundle_dir:
     loaded = {m.split(".")[0] for m in json.loads(modules.read_text())}
     assert "allora_worker" in loaded
     assert loaded & TRAINING_STACK == set()
+    # The replayed candles, their checks, the features and the ridge prediction run on numpy alone:
+    # pandas is ~40 MB of the daemon's RSS (docs/BENCHMARKS.md, "Idle RSS").
+    assert "pandas" not in loaded
 
 
 def test_a_command_without_its_extra_says_which_in_one_line(tmp_path: Path) -> None:

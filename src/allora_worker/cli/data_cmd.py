@@ -156,8 +156,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 typer.echo(f"  gaps: {len(s.gaps)} ({s.missing_hours} missing hours)")
                 for a, b in s.gaps[:max_gaps]:
                     typer.echo(f"    {a:%Y-%m-%d %H:%M} .. {b:%Y-%m-%d %H:%M}")
-                last = db.read(name, s.last.to_pydatetime()).iloc[-1]
+                open_, high, low, close, volume = db.read(name, s.last).values[-1]
                 typer.echo(
-                    f"  last: {s.last:%Y-%m-%d %H:%M} open {last.open:g} high {last.high:g} "
-                    f"low {last.low:g} close {last.close:g} volume {last.volume:g}"
+                    f"  last: {s.last:%Y-%m-%d %H:%M} open {open_:g} high {high:g} "
+                    f"low {low:g} close {close:g} volume {volume:g}"
                 )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-import pandas as pd
+from allora_worker.candles import Candles
 
 
 @runtime_checkable
 class CandleSource(Protocol):
-    """A source of hourly candles in the contract shape (see `market.schema`).
+    """A source of hourly candles in the contract shape (`Candles`, see `market.schema`).
 
     `fetch(start, end)` returns the closed candles whose open time is in `[start, end)`, sorted
     and unique, or raises a `SourceError`. It never fills a gap: a missing hour stays missing.
@@ -19,4 +19,4 @@ class CandleSource(Protocol):
 
     name: str
 
-    def fetch(self, start: datetime, end: datetime) -> pd.DataFrame: ...
+    def fetch(self, start: datetime, end: datetime) -> Candles: ...

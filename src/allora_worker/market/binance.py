@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 
 from allora_worker.market.clock import Clock
 from allora_worker.market.errors import ResponseError
 from allora_worker.market.http import HttpPolicy, JsonHttp
 from allora_worker.market.http_source import HttpCandleSource
-from allora_worker.market.parsing import numbers, rows_to_frame
+from allora_worker.market.parsing import numbers, rows_to_candles
+from allora_worker.market.schema import Candles
 
 BASE_URL = "https://api.binance.com"
 _HOUR_MS = 3_600_000
@@ -53,7 +53,7 @@ class BinanceSource(HttpCandleSource):
         }
         return self._http.get("/api/v3/klines", params)
 
-    def _parse(self, payload: Any) -> pd.DataFrame:
+    def _parse(self, payload: Any) -> Candles:
         if isinstance(payload, dict) and "code" in payload:
             raise ResponseError(self.name, f"error {payload.get('code')}: {str(payload.get('msg'))[:160]!r}")
         if not isinstance(payload, list):
@@ -67,7 +67,9 @@ class BinanceSource(HttpCandleSource):
                 raise ResponseError(self.name, f"kline {row[0]} is not one hour long (close time {row[6]})")
             times.append(row[0])
             values.append(numbers(self.name, row, (1, 2, 3, 4, 5)))
-        index = pd.DatetimeIndex(pd.to_datetime(times, unit="ms", utc=True))
-        return rows_to_frame(
-            self.name, index, np.asarray(values, dtype="float64").reshape(-1, 5), order="ascending"
+        return rows_to_candles(
+            self.name,
+            np.asarray(times, dtype=np.int64) * 1_000_000,
+            np.asarray(values, dtype="float64").reshape(-1, 5),
+            order="ascending",
         )

@@ -1,14 +1,23 @@
 """The real BTC hourly candles shipped inside the package (see data/PROVENANCE.md).
 
 They feed the demo, the backtests and the tests, so a fresh clone works with no network.
+`load_bundled` gives the DataFrame (training, backtests); `load_bundled_candles` the same rows
+as numpy `Candles` without importing pandas (the demo's replay source inside the daemon).
 """
 
 from __future__ import annotations
 
+import gzip
 from importlib.resources import files
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
+import numpy as np
+
+from allora_worker.market.errors import SchemaError
+from allora_worker.market.schema import COLUMNS, INDEX_NAME, Candles, make_candles
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BundledName = Literal["binance", "coinbase"]
 
@@ -27,7 +36,26 @@ def bundled_path(name: BundledName = "binance") -> str:
 
 def load_bundled(name: BundledName = "binance") -> pd.DataFrame:
     """Cleaned hourly candles: UTC `open_time` index, float open/high/low/close/volume."""
+    import pandas as pd
+
     frame = pd.read_csv(bundled_path(name), compression="gzip")
     index = pd.DatetimeIndex(pd.to_datetime(frame.pop("open_time"), utc=True), name="open_time")
     frame.index = index
     return frame.astype("float64")
+
+
+def load_bundled_candles(name: BundledName = "binance") -> Candles:
+    """The same candles as `load_bundled`, read with numpy only (tests/market pins them equal)."""
+    path = bundled_path(name)
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+        if header != [INDEX_NAME, *COLUMNS]:
+            raise SchemaError(f"{path}: header {header} is not {[INDEX_NAME, *COLUMNS]}")
+        rows = [line.rstrip("\n").split(",") for line in handle if line.strip()]
+    stamps = [row[0] for row in rows]
+    # The file is written in UTC with a `Z` suffix; numpy's ISO parser takes the time without it.
+    if not all(stamp.endswith("Z") for stamp in stamps):
+        raise SchemaError(f"{path}: open times must be UTC ISO 8601 ending in Z")
+    times = np.array([stamp[:-1] for stamp in stamps], dtype="datetime64[ns]").astype(np.int64)
+    values = np.array([row[1:] for row in rows], dtype=np.float64)
+    return make_candles(times, values)

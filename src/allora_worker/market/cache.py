@@ -13,11 +13,15 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from allora_worker.market.schema import COLUMNS, HOUR, INDEX_NAME, empty_frame, floor_hour, to_utc
+from allora_worker.candles import from_ns
+from allora_worker.market.schema import HOUR, HOUR_NS, Candles, floor_hour, to_ns, to_utc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS candles (
@@ -44,9 +48,9 @@ def default_cache_path() -> Path:
 class CacheSummary:
     source: str
     count: int
-    first: pd.Timestamp | None
-    last: pd.Timestamp | None
-    gaps: list[tuple[pd.Timestamp, pd.Timestamp]]  # (first missing, last missing) hours
+    first: datetime | None
+    last: datetime | None
+    gaps: list[tuple[datetime, datetime]]  # (first missing, last missing) hours
 
     @property
     def missing_hours(self) -> int:
@@ -79,12 +83,13 @@ class CandleCache:
     def __repr__(self) -> str:
         return f"CandleCache({str(self.path)!r})"
 
-    def store(self, source: str, frame: pd.DataFrame) -> int:
+    def store(self, source: str, candles: Candles | pd.DataFrame) -> int:
         """Insert or replace candles of `source`; returns the number of rows written."""
-        if frame.empty:
+        candles = Candles.of(candles)
+        if not len(candles):
             return 0
-        seconds = frame.index.as_unit("s").asi8.tolist()
-        values = frame[list(COLUMNS)].to_numpy(dtype="float64").tolist()
+        seconds = (candles.times // 1_000_000_000).tolist()
+        values = candles.values.tolist()
         rows = [(source, t, *v) for t, v in zip(seconds, values, strict=True)]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -96,7 +101,7 @@ class CandleCache:
                 raise
         return len(rows)
 
-    def read(self, source: str, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+    def read(self, source: str, start: datetime | None = None, end: datetime | None = None) -> Candles:
         """Cached candles of `source` with open time in `[start, end)`, in the contract shape."""
         lo = int(to_utc(start).timestamp()) if start else -(2**62)
         hi = int(to_utc(end).timestamp()) if end else 2**62
@@ -107,42 +112,40 @@ class CandleCache:
                 (source, lo, hi),
             ).fetchall()
         if not rows:
-            return empty_frame()
-        data = np.asarray(rows, dtype="float64")
-        index = pd.DatetimeIndex(data[:, 0].astype("int64") * 1_000_000_000, tz="UTC", name=INDEX_NAME)
-        return pd.DataFrame(data[:, 1:], index=index.as_unit("ns"), columns=list(COLUMNS))
+            return Candles.empty()
+        times = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)) * 1_000_000_000
+        values = np.array([r[1:] for r in rows], dtype=np.float64)
+        return Candles(times, values)
 
     def missing(self, source: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """Half-open ranges of hours in `[start, end)` that the cache lacks for `source`."""
         lo, hi = floor_hour(to_utc(start)), to_utc(end)
-        wanted = pd.date_range(lo, hi, freq="h", inclusive="left")
+        first, stop = to_ns(lo), to_ns(hi)
+        wanted = np.arange(first, stop, HOUR_NS, dtype=np.int64)
         if len(wanted) == 0:
             return []
-        have = self.read(source, lo, hi).index
-        absent = wanted.difference(have)
-        return _runs(absent)
+        have = self.read(source, lo, hi).times
+        return _runs(np.setdiff1d(wanted, have, assume_unique=True))
 
     def sources(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT DISTINCT source FROM candles ORDER BY source")]
 
     def summary(self, source: str) -> CacheSummary:
-        index = self.read(source).index
-        if len(index) == 0:
+        times = self.read(source).times
+        if len(times) == 0:
             return CacheSummary(source, 0, None, None, [])
-        full = pd.date_range(index[0], index[-1], freq="h")
-        gaps = [(a, b - HOUR) for a, b in _runs(full.difference(index))]
-        return CacheSummary(source, len(index), index[0], index[-1], gaps)
+        full = np.arange(times[0], times[-1] + 1, HOUR_NS, dtype=np.int64)
+        gaps = [(a, b - HOUR) for a, b in _runs(np.setdiff1d(full, times, assume_unique=True))]
+        return CacheSummary(source, len(times), from_ns(times[0]), from_ns(times[-1]), gaps)
 
 
-def _runs(hours: pd.DatetimeIndex) -> list[tuple[datetime, datetime]]:
-    """Consecutive hours grouped into half-open `[first, last + 1h)` ranges."""
-    if len(hours) == 0:
+def _runs(hours_ns: np.ndarray) -> list[tuple[datetime, datetime]]:
+    """Consecutive hours (sorted int64 ns) grouped into half-open `[first, last + 1h)` ranges."""
+    if len(hours_ns) == 0:
         return []
-    ns = hours.as_unit("ns").asi8
-    breaks = np.flatnonzero(np.diff(ns) != HOUR // pd.Timedelta(1, "ns")) + 1
+    breaks = np.flatnonzero(np.diff(hours_ns) != HOUR_NS) + 1
     out = []
-    for chunk in np.split(np.arange(len(ns)), breaks):
-        first, last = hours[chunk[0]], hours[chunk[-1]]
-        out.append((first.to_pydatetime(), (last + HOUR).to_pydatetime()))
+    for chunk in np.split(hours_ns, breaks):
+        out.append((from_ns(chunk[0]), from_ns(chunk[-1]) + HOUR))
     return out

@@ -9,22 +9,27 @@ and set well above it, so that they catch broken prints, not volatile markets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from allora_worker.candles import from_ns
 from allora_worker.market.errors import MarketError
 from allora_worker.market.schema import (
     COLUMNS,
     HOUR,
     HOUR_NS,
     INDEX_NAME,
-    PRICE_COLUMNS,
-    epoch_ns,
+    Candles,
     last_closed_open_time,
+    to_ns,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -80,88 +85,102 @@ class CheckFailed(MarketError):
         super().__init__(f"{label}: " + "; ".join(str(f) for f in failures))
 
 
-def find_spikes(frame: pd.DataFrame, max_range_log: float, max_jump_log: float) -> dict[pd.Timestamp, str]:
-    """Candles that look like broken prints, with the reason. Non-positive prices are skipped
-    here (the finite/positive check reports them)."""
-    if frame.empty:
+def find_spikes(
+    candles: Candles | pd.DataFrame, max_range_log: float, max_jump_log: float
+) -> dict[datetime, str]:
+    """Candles that look like broken prints (by open time, UTC), with the reason. Non-positive
+    prices are skipped here (the finite/positive check reports them)."""
+    candles = Candles.of(candles)
+    if not len(candles):
         return {}
-    o, h, low, c = (frame[col].to_numpy(dtype="float64") for col in PRICE_COLUMNS)
+    o, h, low, c = candles.values[:, :4].T
     with np.errstate(divide="ignore", invalid="ignore"):
         rng = np.log(h / low)
         prev_close = np.concatenate(([np.nan], c[:-1]))
-        contiguous = np.concatenate(([False], np.diff(epoch_ns(frame.index)) == HOUR_NS))
+        contiguous = np.concatenate(([False], np.diff(candles.times) == HOUR_NS))
         jump = np.where(contiguous, np.abs(np.log(o / prev_close)), np.nan)
         ret = np.where(contiguous, np.log(c / prev_close), np.nan)
         next_ret = np.concatenate((ret[1:], [np.nan]))
         isolated = (np.abs(ret) > max_jump_log) & (np.abs(next_ret) > max_jump_log) & (ret * next_ret < 0)
-    out: dict[pd.Timestamp, str] = {}
+    out: dict[datetime, str] = {}
     for i in np.flatnonzero(rng > max_range_log):
-        out[frame.index[i]] = f"high/low range ln {rng[i]:.2f} > {max_range_log}"
+        out[from_ns(candles.times[i])] = f"high/low range ln {rng[i]:.2f} > {max_range_log}"
     for i in np.flatnonzero(jump > max_jump_log):
-        out.setdefault(frame.index[i], f"open jumps ln {jump[i]:.2f} from previous close")
+        out.setdefault(from_ns(candles.times[i]), f"open jumps ln {jump[i]:.2f} from previous close")
     for i in np.flatnonzero(isolated):
-        out.setdefault(frame.index[i], f"isolated close spike ln {ret[i]:+.2f} then {next_ret[i]:+.2f}")
+        out.setdefault(from_ns(candles.times[i]), f"isolated close spike ln {ret[i]:+.2f} then {next_ret[i]:+.2f}")
     return out
 
 
-def _first(items: pd.Index | list[object], n: int = 3) -> str:
-    shown = [t.isoformat() if hasattr(t, "isoformat") else str(t) for t in list(items)[:n]]
-    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+def _first(times_ns: np.ndarray | Sequence[int], n: int = 3) -> str:
+    shown = [from_ns(t).isoformat() for t in list(times_ns)[:n]]
+    more = f" (+{len(times_ns) - n} more)" if len(times_ns) > n else ""
     return ", ".join(shown) + more
 
 
+def _off_contract(frame: pd.DataFrame) -> bool:
+    """A DataFrame that is not in the contract's frame form (columns, index name, UTC index)."""
+    return list(frame.columns) != list(COLUMNS) or frame.index.name != INDEX_NAME or frame.index.tz is None
+
+
 def check_window(
-    frame: pd.DataFrame, *, now: datetime, hours: int, config: CheckConfig | None = None
+    candles: Candles | pd.DataFrame, *, now: datetime, hours: int, config: CheckConfig | None = None
 ) -> CheckResult:
-    """Check a window meant to hold the `hours` newest closed candles at `now`."""
+    """Check a window meant to hold the `hours` newest closed candles at `now` (numpy or a frame)."""
     cfg = config or CheckConfig()
     failures: list[CheckFailure] = []
-    if frame.empty:
+    if not len(candles):
         return CheckResult((CheckFailure("empty", "no candles"),))
-    if list(frame.columns) != list(COLUMNS) or frame.index.name != INDEX_NAME or frame.index.tz is None:
-        failures.append(CheckFailure("schema", "frame does not follow the candle contract"))
-    idx = frame.index
-    if not idx.is_monotonic_increasing or idx.has_duplicates:
+    if not isinstance(candles, Candles):
+        if _off_contract(candles):
+            failures.append(CheckFailure("schema", "frame does not follow the candle contract"))
+        try:
+            candles = Candles.of(candles)
+        except ValueError as exc:
+            failures.append(CheckFailure("schema", str(exc)))
+            return CheckResult(tuple(failures))
+    times = candles.times
+    step = np.diff(times)
+    if bool(np.any(step <= 0)):
         failures.append(CheckFailure("order", "open times not strictly increasing (duplicates or unsorted)"))
 
-    expected_last = pd.Timestamp(last_closed_open_time(now))
-    last = idx.max()
-    if last > expected_last:
+    expected_last = to_ns(last_closed_open_time(now))
+    last_ns = int(times.max())
+    last = from_ns(last_ns)
+    if last_ns > expected_last:
         failures.append(
             CheckFailure("unclosed", f"candle {last.isoformat()} has not closed at {now.isoformat()}")
         )
-    lag = expected_last - last
+    lag = from_ns(expected_last) - last
     if lag > cfg.max_staleness:
         failures.append(
             CheckFailure(
-                "stale", f"last candle {last.isoformat()} is {lag} behind {expected_last.isoformat()}"
+                "stale", f"last candle {last.isoformat()} is {lag} behind {from_ns(expected_last).isoformat()}"
             )
         )
 
     # Gaps: inside the window, and before the first candle (a short window is a gap too).
-    window_start = last - (hours - 1) * HOUR
-    spacing = np.diff(
-        np.concatenate(([pd.Timestamp(window_start).as_unit("ns").value - HOUR_NS], epoch_ns(idx)))
-    )
-    too_wide = spacing > cfg.max_gap // pd.Timedelta(1, "ns")
+    window_start = last_ns - (hours - 1) * HOUR_NS
+    spacing = np.diff(np.concatenate(([window_start - HOUR_NS], times)))
+    too_wide = spacing > cfg.max_gap // timedelta(microseconds=1) * 1_000
     if too_wide.any():
-        worst = pd.Timedelta(int(spacing.max()), "ns") - HOUR
+        worst = timedelta(microseconds=int(spacing.max()) // 1_000) - HOUR
         failures.append(
             CheckFailure(
                 "gap",
                 f"{int(too_wide.sum())} gap(s) beyond {cfg.max_gap}, largest {worst} missing, "
-                f"before {_first(idx[too_wide])}",
+                f"before {_first(times[too_wide])}",
             )
         )
 
-    values = frame[list(PRICE_COLUMNS)].to_numpy(dtype="float64")
+    values = candles.values[:, :4]
     bad_price = ~np.isfinite(values) | (values <= 0)
     if bad_price.any():
-        rows = idx[bad_price.any(axis=1)]
+        rows = times[bad_price.any(axis=1)]
         failures.append(
             CheckFailure("prices", f"{len(rows)} candle(s) with NaN/inf/zero/negative price: {_first(rows)}")
         )
-    vol = frame["volume"].to_numpy(dtype="float64")
+    vol = candles.values[:, 4]
     bad_vol = ~np.isfinite(vol) | (vol < 0)
     if bad_vol.any():
         failures.append(CheckFailure("volume", f"{int(bad_vol.sum())} candle(s) with NaN/negative volume"))
@@ -171,10 +190,10 @@ def check_window(
         inconsistent = (h < np.maximum(o, c)) | (low > np.minimum(o, c)) | (low > h)
     if inconsistent.any():
         failures.append(
-            CheckFailure("ohlc", f"high/low do not bracket open/close at {_first(idx[inconsistent])}")
+            CheckFailure("ohlc", f"high/low do not bracket open/close at {_first(times[inconsistent])}")
         )
 
-    spikes = find_spikes(frame, cfg.max_range_log, cfg.max_jump_log)
+    spikes = find_spikes(candles, cfg.max_range_log, cfg.max_jump_log)
     if spikes:
         first_t, why = next(iter(sorted(spikes.items())))
         failures.append(
@@ -184,8 +203,8 @@ def check_window(
 
 
 def check_agreement(
-    a: pd.DataFrame,
-    b: pd.DataFrame,
+    a: Candles | pd.DataFrame,
+    b: Candles | pd.DataFrame,
     *,
     config: CheckConfig | None = None,
     names: tuple[str, str] = ("a", "b"),
@@ -196,18 +215,20 @@ def check_agreement(
     a broken feed or a wrong symbol moves the whole window.
     """
     cfg = config or CheckConfig()
-    shared = a.index.intersection(b.index)
+    a, b = Candles.of(a), Candles.of(b)
+    _, in_a, in_b = np.intersect1d(a.times, b.times, assume_unique=True, return_indices=True)
+    shared = len(in_a)
     need = cfg.min_overlap * max(len(a), len(b))
-    if len(shared) == 0 or len(shared) < need:
+    if shared == 0 or shared < need:
         return CheckResult(
             (
                 CheckFailure(
-                    "overlap", f"{names[0]} and {names[1]} share {len(shared)} candles, need {need:.0f}"
+                    "overlap", f"{names[0]} and {names[1]} share {shared} candles, need {need:.0f}"
                 ),
             )
         )
-    ca = a["close"].reindex(shared).to_numpy()
-    cb = b["close"].reindex(shared).to_numpy()
+    ca = a.close[in_a]
+    cb = b.close[in_b]
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = np.abs(ca / cb - 1.0)
     median = float(np.median(diff))

@@ -11,14 +11,13 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 
 from allora_worker.market.clock import Clock
 from allora_worker.market.errors import ResponseError
 from allora_worker.market.http import HttpPolicy, JsonHttp
 from allora_worker.market.http_source import HttpCandleSource
-from allora_worker.market.parsing import numbers, rows_to_frame
-from allora_worker.market.schema import HOUR
+from allora_worker.market.parsing import numbers, rows_to_candles
+from allora_worker.market.schema import HOUR, Candles
 
 BASE_URL = "https://api.exchange.coinbase.com"
 
@@ -49,7 +48,7 @@ class CoinbaseSource(HttpCandleSource):
         }
         return self._http.get(f"/products/{self.product}/candles", params)
 
-    def _parse(self, payload: Any) -> pd.DataFrame:
+    def _parse(self, payload: Any) -> Candles:
         if isinstance(payload, dict) and "message" in payload:
             raise ResponseError(self.name, f"error: {str(payload['message'])[:160]!r}")
         if not isinstance(payload, list):
@@ -62,7 +61,9 @@ class CoinbaseSource(HttpCandleSource):
             times.append(row[0])
             low, high, open_, close, volume = numbers(self.name, row, (1, 2, 3, 4, 5))
             values.append([open_, high, low, close, volume])
-        index = pd.DatetimeIndex(pd.to_datetime(times, unit="s", utc=True))
-        return rows_to_frame(
-            self.name, index, np.asarray(values, dtype="float64").reshape(-1, 5), order="descending"
+        return rows_to_candles(
+            self.name,
+            np.asarray(times, dtype=np.int64) * 1_000_000_000,
+            np.asarray(values, dtype="float64").reshape(-1, 5),
+            order="descending",
         )

@@ -26,7 +26,7 @@ import pandas as pd
 
 from allora_worker.market.checks import CheckConfig, find_spikes
 from allora_worker.market.errors import SchemaError
-from allora_worker.market.schema import COLUMNS, HOUR, INDEX_NAME, PRICE_COLUMNS, make_frame, to_utc
+from allora_worker.market.schema import COLUMNS, HOUR, INDEX_NAME, PRICE_COLUMNS, Candles, make_frame, to_ns, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def read_cryptodatadownload(
     for when, why in spikes.items():
         report.dropped[when.isoformat()] = f"spike: {why}"
     if spikes:
-        frame = frame.drop(index=list(spikes))
+        frame = frame.drop(index=[pd.Timestamp(when) for when in spikes])
 
     report.rows_kept = len(frame)
     if not len(frame):
@@ -240,6 +240,7 @@ class CsvSource:
         self.name = name or f"csv:{self.path.name}"
         self._config = config
         self._frame: pd.DataFrame | None = None
+        self._candles: Candles | None = None
         self.report: ImportReport | None = None
 
     def frame(self) -> pd.DataFrame:
@@ -247,10 +248,10 @@ class CsvSource:
             self._frame, self.report = read_cryptodatadownload(self.path, config=self._config)
         return self._frame
 
-    def fetch(self, start: datetime, end: datetime) -> pd.DataFrame:
-        frame = self.frame()
-        lo, hi = pd.Timestamp(to_utc(start)), pd.Timestamp(to_utc(end))
-        return frame.loc[(frame.index >= lo) & (frame.index < hi)]
+    def fetch(self, start: datetime, end: datetime) -> Candles:
+        if self._candles is None:
+            self._candles = Candles.of(self.frame())
+        return self._candles.between(to_ns(to_utc(start)), to_ns(to_utc(end)))
 
     def __repr__(self) -> str:
         return f"CsvSource({self.name!r})"

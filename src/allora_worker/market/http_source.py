@@ -6,13 +6,11 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
-
 from allora_worker.market.clock import Clock, SystemClock
 from allora_worker.market.errors import ResponseError
 from allora_worker.market.http import JsonHttp
 from allora_worker.market.parsing import combine, hour_chunks
-from allora_worker.market.schema import HOUR, floor_hour, last_closed_open_time, to_utc
+from allora_worker.market.schema import HOUR, Candles, floor_hour, last_closed_open_time, to_ns, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +25,7 @@ class HttpCandleSource:
         self._http = http
         self.clock = clock or SystemClock()
 
-    def fetch(self, start: datetime, end: datetime) -> pd.DataFrame:
+    def fetch(self, start: datetime, end: datetime) -> Candles:
         """Closed candles with open time in `[start, end)`; raises `SourceError` on any failure."""
         now = self.clock.now()
         cutoff = last_closed_open_time(now)
@@ -41,20 +39,19 @@ class HttpCandleSource:
             chunk = self._parse(self._request(lo, hi))
             # Providers pad answers (Coinbase may return earlier buckets, Tiingo whole days):
             # keep each chunk to its own range so neighbours cannot overlap.
-            inside = (chunk.index >= pd.Timestamp(lo)) & (chunk.index < pd.Timestamp(hi))
-            chunks.append(chunk.loc[inside])
-        frame = combine(self.name, chunks, start, end, cutoff)
-        if frame.empty:
+            chunks.append(chunk.between(to_ns(lo), to_ns(hi)))
+        candles = combine(self.name, chunks, start, end, cutoff)
+        if not len(candles):
             raise ResponseError(
                 self.name, f"no closed candles between {start.isoformat()} and {end.isoformat()}"
             )
-        log.debug("%s: %d candles %s .. %s", self.name, len(frame), frame.index[0], frame.index[-1])
-        return frame
+        log.debug("%s: %d candles %s .. %s", self.name, len(candles), candles.first, candles.last)
+        return candles
 
     def _request(self, lo: datetime, hi: datetime) -> Any:
         raise NotImplementedError
 
-    def _parse(self, payload: Any) -> pd.DataFrame:
+    def _parse(self, payload: Any) -> Candles:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Turning a provider's rows into a contract frame, refusing anything suspicious.
+"""Turning a provider's rows into contract candles, refusing anything suspicious.
 
 A response with one bad row is refused whole: a provider that sends one broken candle may have
 sent others that look fine, and the caller has a second source to turn to.
@@ -11,46 +11,52 @@ from datetime import datetime
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
+from allora_worker.candles import from_ns
 from allora_worker.market.errors import ResponseError
-from allora_worker.market.schema import HOUR, HOUR_NS, empty_frame, epoch_ns, make_frame, to_utc
+from allora_worker.market.schema import HOUR, HOUR_NS, Candles, make_candles, to_ns, to_utc
 
 
-def rows_to_frame(
+def _iso(ns: np.integer | int) -> str:
+    return from_ns(ns).isoformat()
+
+
+def rows_to_candles(
     source: str,
-    open_times: pd.DatetimeIndex,
+    times_ns: np.ndarray,
     values: np.ndarray,
     *,
     order: Literal["ascending", "descending"],
-) -> pd.DataFrame:
-    """Validate one response's rows (documented order, unique, hourly, finite, positive)."""
-    if len(open_times) == 0:
-        return empty_frame()
-    times_ns = epoch_ns(open_times)
+) -> Candles:
+    """Validate one response's rows (documented order, unique, hourly, finite, positive).
+
+    `times_ns` are the open times as int64 nanoseconds since the epoch (UTC)."""
+    times_ns = np.asarray(times_ns, dtype=np.int64)
+    if len(times_ns) == 0:
+        return Candles.empty()
     step = np.diff(times_ns)
     if order == "descending":
         step = -step
     if (step == 0).any():
-        dup = open_times[np.concatenate(([False], step == 0))][0]
-        raise ResponseError(source, f"duplicated candle {dup.isoformat()} in response")
+        dup = times_ns[np.concatenate(([False], step == 0))][0]
+        raise ResponseError(source, f"duplicated candle {_iso(dup)} in response")
     if (step < 0).any():
         raise ResponseError(source, f"rows out of order (expected {order} open times)")
     off_hour = (times_ns % HOUR_NS) != 0
     if off_hour.any():
-        raise ResponseError(source, f"open time {open_times[off_hour][0].isoformat()} not on the hour")
+        raise ResponseError(source, f"open time {_iso(times_ns[off_hour][0])} not on the hour")
     prices = values[:, :4]
     bad = ~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1)
     if bad.any():
         raise ResponseError(
             source,
             f"{int(bad.sum())} candle(s) with NaN/zero/negative price,"
-            f" first {open_times[bad][0].isoformat()}",
+            f" first {_iso(times_ns[bad][0])}",
         )
     vol = values[:, 4]
     if (~np.isfinite(vol) | (vol < 0)).any():
         raise ResponseError(source, "candle(s) with NaN/negative volume")
-    return make_frame(open_times, values)
+    return make_candles(times_ns, values)
 
 
 def numbers(source: str, row: Sequence[object], positions: Sequence[int]) -> list[float]:
@@ -63,19 +69,18 @@ def numbers(source: str, row: Sequence[object], positions: Sequence[int]) -> lis
         raise ResponseError(source, f"unexpected row {str(row)[:120]!r}: {exc}") from None
 
 
-def combine(
-    source: str, chunks: list[pd.DataFrame], start: datetime, end: datetime, cutoff: datetime
-) -> pd.DataFrame:
-    """Join chunk frames, keep `[start, end)` and only closed candles (open time <= cutoff)."""
-    frames = [c for c in chunks if len(c)]
-    if not frames:
-        return empty_frame()
-    frame = pd.concat(frames)
-    if frame.index.has_duplicates:
+def combine(source: str, chunks: list[Candles], start: datetime, end: datetime, cutoff: datetime) -> Candles:
+    """Join chunks, keep `[start, end)` and only closed candles (open time <= cutoff)."""
+    parts = [c for c in chunks if len(c)]
+    if not parts:
+        return Candles.empty()
+    times = np.concatenate([c.times for c in parts])
+    order = np.argsort(times, kind="stable")
+    times = times[order]
+    if bool(np.any(np.diff(times) == 0)):
         raise ResponseError(source, "the same candle came back in two requests")
-    frame = frame.sort_index()
-    lo, hi, last = (pd.Timestamp(to_utc(t)) for t in (start, end, cutoff))
-    return frame.loc[(frame.index >= lo) & (frame.index < hi) & (frame.index <= last)]
+    joined = Candles(times, np.concatenate([c.values for c in parts])[order])
+    return joined.between(to_ns(to_utc(start)), min(to_ns(to_utc(end)), to_ns(to_utc(cutoff)) + 1))
 
 
 def hour_chunks(start: datetime, end: datetime, hours: int) -> list[tuple[datetime, datetime]]:

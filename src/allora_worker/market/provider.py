@@ -13,38 +13,52 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from allora_worker.market.base import CandleSource
 from allora_worker.market.cache import CandleCache
 from allora_worker.market.checks import CheckConfig, check_agreement, check_window
 from allora_worker.market.errors import DataUnavailable, SourceError
-from allora_worker.market.schema import HOUR, epoch_ns, last_closed_open_time, to_utc
+from allora_worker.market.schema import HOUR, HOUR_NS, Candles, last_closed_open_time, to_utc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CheckedWindow:
-    frame: pd.DataFrame  # the `hours` newest closed candles, contract shape, checked
+    candles: Candles  # the `hours` newest closed candles, checked
     source_name: str
-    last_open_time: pd.Timestamp
+    last_open_time: datetime
     data_hash: str  # sha256 of open times and values: ties a prediction to its exact inputs
     cross_checked_with: str | None = None  # the source it agreed with, if one was available
 
 
-def data_hash(frame: pd.DataFrame) -> str:
+    @property
+    def first_open_time(self) -> datetime:
+        return self.candles.first
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The window as a contract DataFrame (imports pandas; the daemon reads `candles`)."""
+        return self.candles.to_frame()
+
+
+def data_hash(candles: Candles) -> str:
+    """sha256 of the open times (int64 ns) and the values (float64, row-major): the same bytes
+    the frame-based hash of earlier releases covered, so journaled hashes stay comparable."""
     digest = hashlib.sha256()
-    digest.update(epoch_ns(frame.index).tobytes())
-    digest.update(frame.to_numpy(dtype="float64").tobytes(order="C"))
+    digest.update(candles.times.tobytes())
+    digest.update(candles.values.tobytes(order="C"))
     return digest.hexdigest()
 
 
 @dataclass
 class _Attempt:
     source: CandleSource
-    window: pd.DataFrame | None = None
+    window: Candles | None = None
     problems: str = ""
 
     @property
@@ -104,12 +118,12 @@ class CandleProvider:
         return await asyncio.to_thread(self.get_checked_window, hours, now)
 
     def _result(self, attempt: _Attempt, cross: str | None) -> CheckedWindow:
-        frame = attempt.window
-        assert frame is not None
-        window = CheckedWindow(frame, attempt.source.name, frame.index[-1], data_hash(frame), cross)
+        candles = attempt.window
+        assert candles is not None
+        window = CheckedWindow(candles, attempt.source.name, candles.last, data_hash(candles), cross)
         log.info(
             "candles: %d h from %s ending %s (hash %s, cross-checked with %s)",
-            len(frame),
+            len(candles),
             window.source_name,
             window.last_open_time.isoformat(),
             window.data_hash[:12],
@@ -119,30 +133,31 @@ class CandleProvider:
 
     def _attempt(self, source: CandleSource, hours: int, now: datetime) -> _Attempt:
         attempt = _Attempt(source)
-        last = pd.Timestamp(last_closed_open_time(now))
+        last = last_closed_open_time(now)
         # Reach back by the staleness tolerance too, so a source that lags within tolerance
         # still yields a full `hours` window (ending at its own last candle).
         start = last - (hours - 1) * HOUR - self.config.max_staleness
         end = last + HOUR
         fetch_error = ""
+        candles: Candles | None
         try:
-            candles = self._load(source, start.to_pydatetime(), end.to_pydatetime())
+            candles = self._load(source, start, end)
         except SourceError as exc:
             fetch_error = str(exc)
             candles = self.cache.read(source.name, start, end) if self.cache is not None else None
-        if candles is None or candles.empty:
+        if candles is None or not len(candles):
             attempt.problems = fetch_error or "no candles"
             log.warning("candles from %s unusable: %s", source.name, attempt.problems)
             return attempt
-        window = candles.loc[candles.index > candles.index[-1] - hours * HOUR]
+        window = _newest(candles, hours)
         result = check_window(window, now=now, hours=hours, config=self.config)
         if not result.ok and self.cache is not None and not fetch_error:
             # Cached rows are only refetched when missing: a bad print cached once (a spike from a
             # faulty provider) would fail every later window for as long as it stays in range.
             # Fetch the whole range again, replace what is cached, and check once more.
-            refetched = self._refetch(source, start.to_pydatetime(), end.to_pydatetime(), str(result))
-            if refetched is not None and not refetched.empty:
-                window = refetched.loc[refetched.index > refetched.index[-1] - hours * HOUR]
+            refetched = self._refetch(source, start, end, str(result))
+            if refetched is not None and len(refetched):
+                window = _newest(refetched, hours)
                 result = check_window(window, now=now, hours=hours, config=self.config)
         if not result.ok:
             attempt.problems = str(result) + (f" (fetch failed: {fetch_error})" if fetch_error else "")
@@ -153,7 +168,7 @@ class CandleProvider:
         attempt.window = window
         return attempt
 
-    def _refetch(self, source: CandleSource, start: datetime, end: datetime, why: str) -> pd.DataFrame | None:
+    def _refetch(self, source: CandleSource, start: datetime, end: datetime, why: str) -> Candles | None:
         assert self.cache is not None
         try:
             fresh = source.fetch(start, end)
@@ -165,9 +180,9 @@ class CandleProvider:
                     source.name, why, replaced)
         return self.cache.read(source.name, start, end)
 
-    def _load(self, source: CandleSource, start: datetime, end: datetime) -> pd.DataFrame:
+    def _load(self, source: CandleSource, start: datetime, end: datetime) -> Candles:
         if self.cache is None:
-            return source.fetch(start, end)
+            return Candles.of(source.fetch(start, end))
         holes = self.cache.missing(source.name, start, end)
         if holes:
             # One request from the oldest hole to the end: usually just the newest hour or two.
@@ -175,3 +190,8 @@ class CandleProvider:
             fetched = source.fetch(lo, hi)
             self.cache.store(source.name, fetched)
         return self.cache.read(source.name, start, end)
+
+
+def _newest(candles: Candles, hours: int) -> Candles:
+    """The candles of the `hours` hours ending at the last one (open time > last - hours)."""
+    return candles.between(int(candles.times[-1]) - hours * HOUR_NS + 1, None)

@@ -10,45 +10,46 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from allora_worker.market.bundled import BundledName, load_bundled
+from allora_worker.market.bundled import BundledName, load_bundled_candles
 from allora_worker.market.clock import Clock
 from allora_worker.market.errors import ResponseError
-from allora_worker.market.schema import last_closed_open_time, normalize, to_utc
+from allora_worker.market.schema import Candles, last_closed_open_time, normalize, to_ns, to_utc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 
 class ReplaySource:
-    def __init__(self, frame: pd.DataFrame, clock: Clock, label: str) -> None:
-        self._frame = normalize(frame)
+    def __init__(self, candles: Candles | pd.DataFrame, clock: Clock, label: str) -> None:
+        self._candles = candles if isinstance(candles, Candles) else Candles.of(normalize(candles))
         self.clock = clock
         self.name = f"replay:{label}"
         log.info(
             "%s: replaying recorded real candles %s .. %s as live data (clock %r)",
             self.name,
-            self._frame.index[0] if len(self._frame) else None,
-            self._frame.index[-1] if len(self._frame) else None,
+            self._candles.first if len(self._candles) else None,
+            self._candles.last if len(self._candles) else None,
             clock,
         )
 
     @classmethod
     def bundled(cls, name: BundledName, clock: Clock) -> ReplaySource:
         """Replay one of the bundled real candle sets (see data/PROVENANCE.md)."""
-        return cls(load_bundled(name), clock, f"bundled-{name}")
+        return cls(load_bundled_candles(name), clock, f"bundled-{name}")
 
     @property
-    def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        return self._frame.index[0], self._frame.index[-1]
+    def span(self) -> tuple[datetime, datetime]:
+        return self._candles.first, self._candles.last
 
-    def fetch(self, start: datetime, end: datetime) -> pd.DataFrame:
-        cutoff = pd.Timestamp(last_closed_open_time(self.clock.now()))
-        lo, hi = pd.Timestamp(to_utc(start)), pd.Timestamp(to_utc(end))
-        idx = self._frame.index
-        part = self._frame.loc[(idx >= lo) & (idx < hi) & (idx <= cutoff)]
-        if part.empty:
+    def fetch(self, start: datetime, end: datetime) -> Candles:
+        cutoff = to_ns(last_closed_open_time(self.clock.now()))
+        lo, hi = to_utc(start), to_utc(end)
+        part = self._candles.between(to_ns(lo), min(to_ns(hi), cutoff + 1))
+        if not len(part):
             raise ResponseError(
                 self.name, f"no recorded closed candles in {lo.isoformat()} .. {hi.isoformat()}"
             )

@@ -1,31 +1,69 @@
 """The one normalized hourly candle shape every source returns (see docs/ARCHITECTURE.md).
 
-A candle frame is a `pandas.DataFrame` with a tz-aware UTC `DatetimeIndex` named `open_time`
-(the candle's open time, on the hour, sorted, unique) and float64 columns
-`open, high, low, close, volume`. Sources build frames with `make_frame`, so that a shape
-problem is found where the data enters, not where a model reads it.
+Sources return `Candles` (`allora_worker.candles`: open times as int64 ns, UTC, on the hour,
+sorted, unique, and float64 `open, high, low, close, volume`), built with `make_candles`, so
+that a shape problem is found where the data enters, not where a model reads it. Its frame
+form (`Candles.to_frame()`, `make_frame`) is a `pandas.DataFrame` with a tz-aware UTC
+`DatetimeIndex` named `open_time` and the same float64 columns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from allora_worker.candles import COLUMNS, HOUR_NS, INDEX_NAME, PRICE_COLUMNS, Candles, from_ns, to_ns
 from allora_worker.market.errors import SchemaError
 
-COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
-INDEX_NAME = "open_time"
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COLUMNS", "HOUR", "HOUR_NS", "INDEX_NAME", "PRICE_COLUMNS", "Candles", "make_candles", "to_ns"]
+
 HOUR = timedelta(hours=1)
+
+
+def make_candles(times_ns: np.ndarray | Sequence[int], rows: np.ndarray | Sequence[Sequence[float]]) -> Candles:
+    """The numpy contract from open times (int64 ns, UTC) and an (n, 5) OHLCV array, sorted by time.
+
+    Rows must already be unique per hour: a duplicate here means a parser bug or a provider
+    sending the same hour twice, and both must be seen, not silently merged.
+    """
+    times = np.asarray(times_ns, dtype=np.int64).reshape(-1)
+    values = np.asarray(rows, dtype="float64")
+    if values.size == 0 and len(times) == 0:
+        return Candles.empty()
+    if values.ndim != 2 or values.shape[1] != len(COLUMNS):
+        raise SchemaError(f"expected rows of {len(COLUMNS)} values (OHLCV), got shape {values.shape}")
+    if len(times) != len(values):
+        raise SchemaError(f"{len(times)} open times for {len(values)} rows")
+    if bool(np.any(np.diff(times) < 0)):
+        order = np.argsort(times, kind="stable")
+        times, values = times[order], values[order]
+    step = np.diff(times)
+    if bool(np.any(step == 0)):
+        dupes = times[1:][step == 0]
+        raise SchemaError(f"{len(dupes)} duplicated open times, first {_iso(dupes[0])}")
+    off_hour = times[times % HOUR_NS != 0]
+    if len(off_hour):
+        raise SchemaError(f"{len(off_hour)} open times not on the hour, first {_iso(off_hour[0])}")
+    return Candles(np.ascontiguousarray(times), np.ascontiguousarray(values))
+
+
+def _iso(ns: np.integer | int) -> str:
+    return from_ns(ns).isoformat()
+
+
+# The DataFrame side of the contract, for the CSV importer, the `data` commands and training.
+# pandas is imported inside them: the daemon's data path (sources, cache, checks) never calls them.
 
 
 def empty_frame() -> pd.DataFrame:
     """A candle frame with no rows (still the full contract: dtypes, UTC index)."""
-    index = pd.DatetimeIndex([], tz="UTC", name=INDEX_NAME).as_unit("ns")
-    return pd.DataFrame({c: np.array([], dtype="float64") for c in COLUMNS}, index=index)
+    return Candles.empty().to_frame()
 
 
 def make_frame(
@@ -34,9 +72,10 @@ def make_frame(
 ) -> pd.DataFrame:
     """Build a contract frame from open times and an (n, 5) array of open/high/low/close/volume.
 
-    Rows must already be unique per hour: a duplicate here means a parser bug or a provider
-    sending the same hour twice, and both must be seen, not silently merged.
+    Rows must already be unique per hour (see `make_candles`).
     """
+    import pandas as pd
+
     values = np.asarray(rows, dtype="float64")
     if values.size == 0:
         return empty_frame()
@@ -51,6 +90,8 @@ def make_frame(
 
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     """Sort by open time and verify the contract; raise `SchemaError` on anything else."""
+    import pandas as pd
+
     if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
         raise SchemaError("candle index must be a tz-aware DatetimeIndex")
     missing = [c for c in COLUMNS if c not in frame.columns]
@@ -75,9 +116,6 @@ def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
     return ns
 
 
-HOUR_NS = HOUR // pd.Timedelta(1, "ns")
-
-
 def floor_hour(moment: datetime) -> datetime:
     """The start of the UTC hour containing `moment` (which must be tz-aware)."""
     if moment.tzinfo is None:
@@ -89,12 +127,6 @@ def floor_hour(moment: datetime) -> datetime:
 def last_closed_open_time(now: datetime) -> datetime:
     """Open time of the newest candle whose hour has fully ended at `now`."""
     return floor_hour(now) - HOUR
-
-
-def drop_unclosed(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Keep only candles whose hour has ended at `now`: the forming hour's prices still move."""
-    cutoff = pd.Timestamp(last_closed_open_time(now))
-    return frame.loc[frame.index <= cutoff]
 
 
 def to_utc(moment: datetime) -> datetime:

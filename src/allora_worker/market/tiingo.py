@@ -11,18 +11,18 @@ bar's start time. Requests are by calendar day, so each is widened to whole days
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 
 from allora_worker.market.clock import Clock
 from allora_worker.market.errors import AuthError, ResponseError
 from allora_worker.market.http import HttpPolicy, JsonHttp
 from allora_worker.market.http_source import HttpCandleSource
-from allora_worker.market.parsing import rows_to_frame
+from allora_worker.market.parsing import rows_to_candles
+from allora_worker.market.schema import Candles, to_ns
 from allora_worker.secrets import register_secret
 
 BASE_URL = "https://api.tiingo.com"
@@ -70,15 +70,13 @@ class TiingoSource(HttpCandleSource):
         }
         return self._http.get("/tiingo/crypto/prices", params)
 
-    def _parse(self, payload: Any) -> pd.DataFrame:
+    def _parse(self, payload: Any) -> Candles:
         if isinstance(payload, dict) and "detail" in payload:
             raise ResponseError(self.name, f"error: {str(payload['detail'])[:160]!r}")
         if not isinstance(payload, list):
             raise ResponseError(self.name, f"expected a list of tickers, got {type(payload).__name__}")
         if not payload:
-            return rows_to_frame(
-                self.name, pd.DatetimeIndex([], tz="UTC"), np.empty((0, 5)), order="ascending"
-            )
+            return Candles.empty()
         entry = next(
             (e for e in payload if isinstance(e, dict) and e.get("ticker", "").lower() == self.ticker), None
         )
@@ -93,9 +91,14 @@ class TiingoSource(HttpCandleSource):
                 self.name, f"changed schema: bad priceData bar ({type(exc).__name__}: {exc})"
             ) from None
         try:
-            index = pd.DatetimeIndex(pd.to_datetime(times, utc=True, format="ISO8601"))
+            times_ns = np.array([to_ns(_utc(datetime.fromisoformat(t))) for t in times], dtype=np.int64)
         except (ValueError, TypeError) as exc:
             raise ResponseError(self.name, f"unparseable bar date: {exc}") from None
-        return rows_to_frame(
-            self.name, index, np.asarray(values, dtype="float64").reshape(-1, 5), order="ascending"
+        return rows_to_candles(
+            self.name, times_ns, np.asarray(values, dtype="float64").reshape(-1, 5), order="ascending"
         )
+
+
+def _utc(moment: datetime) -> datetime:
+    """Tiingo's dates carry `Z` or an offset; one without is read as UTC (as pandas' utc=True did)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -19,12 +19,12 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from allora_worker import __version__
+from allora_worker.candles import HOUR_NS, Candles
 from allora_worker.extras import missing_extra
 from allora_worker.model import legacy
 from allora_worker.model.errors import (
@@ -40,6 +40,9 @@ from allora_worker.model.features import (
     latest_features,
 )
 from allora_worker.model.models import Model, load_model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
@@ -179,8 +182,8 @@ class LoadedBundle:
         """Predictions for rows of a `compute_features` frame (rows with NaN give NaN)."""
         return np.asarray(self.model.predict(features[self.features].to_numpy()), dtype="float64")
 
-    def predict(self, candles: pd.DataFrame | None) -> float:
-        """Prediction of the horizon log-return from the LAST candle of `candles`."""
+    def predict(self, candles: Candles | pd.DataFrame | None) -> float:
+        """Prediction of the horizon log-return from the LAST candle of `candles` (numpy or a frame)."""
         if candles is None:
             raise BundleError("a bundle predicts from candles; none were given")
         try:
@@ -188,13 +191,13 @@ class LoadedBundle:
             features = latest_features(candles)
         except ValueError as exc:
             raise BundleError(f"cannot predict: {exc}") from exc
-        last = candles.index[-1]
-        start = last - pd.Timedelta(hours=self.history_hours - 1)
-        if candles.index[0] > start:
-            have = int((last - candles.index[0]) / pd.Timedelta(hours=1)) + 1
+        arrays = Candles.of(candles)
+        last = arrays.last
+        have = int((arrays.times[-1] - arrays.times[0]) // HOUR_NS) + 1
+        if have < self.history_hours:
             raise InsufficientHistoryError(
                 f"the model needs {self.history_hours} hours of candles ending at {last:%Y-%m-%d %H:%M}Z; "
-                f"the frame covers only {have} hours (from {candles.index[0]:%Y-%m-%d %H:%M}Z)"
+                f"the frame covers only {have} hours (from {arrays.first:%Y-%m-%d %H:%M}Z)"
             )
         row = features[[FEATURE_NAMES.index(name) for name in self.features]].reshape(1, -1)
         bad = [name for name, v in zip(self.features, row[0], strict=True) if not math.isfinite(float(v))]

@@ -14,8 +14,14 @@ we never predict from a candle we did not see. Rows with any NaN feature are not
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+from allora_worker.candles import HOUR_NS, Candles
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Bump when the definition of any feature changes: a bundle trained on another version is
 # refused at load time instead of silently receiving differently computed inputs.
@@ -49,6 +55,8 @@ REQUIRED_COLUMNS = ("open", "high", "low", "close", "volume")
 
 def regularize(candles: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Reindex to a complete hourly grid; return (forward-filled frame, missing-hour mask)."""
+    import pandas as pd  # the training path; the daemon's live path (latest_features) needs numpy only
+
     check_candles(candles)
     grid = pd.date_range(candles.index[0], candles.index[-1], freq="h", name="open_time")
     raw = candles.loc[:, list(REQUIRED_COLUMNS)].astype("float64").reindex(grid)
@@ -60,6 +68,8 @@ def regularize(candles: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
 
 def check_candles(candles: pd.DataFrame) -> None:
     """Refuse frames that are not hourly candles in the market layer's contract."""
+    import pandas as pd
+
     if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
         raise ValueError("candles need a tz-aware UTC DatetimeIndex (open_time)")
     if len(candles) == 0:
@@ -97,13 +107,15 @@ def _truncated_ewma(values: np.ndarray, halflife: float, span: int) -> np.ndarra
 
 
 def compute_features(candles: pd.DataFrame) -> pd.DataFrame:
-    """Feature frame on the complete hourly grid of `candles`, columns `FEATURE_NAMES`."""
+    """Feature frame on the complete hourly grid of `candles`, columns `FEATURE_NAMES` (pandas)."""
     # Flat hours give zero volatility and log(0); those become NaN below, not warnings.
     with np.errstate(divide="ignore", invalid="ignore"):
         return _compute(candles)
 
 
 def _compute(candles: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     filled, missing = regularize(candles)
     log_close = np.log(filled["close"])
     hourly = log_close.diff()
@@ -144,27 +156,30 @@ def _compute(candles: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(values, index=filled.index, columns=FEATURE_NAMES)
 
 
-def latest_features(candles: pd.DataFrame) -> np.ndarray:
+def latest_features(candles: Candles | pd.DataFrame) -> np.ndarray:
     """The last row of `compute_features(candles)`, computed for that row alone (the live path).
 
     A prediction needs one row, and building the whole frame with pandas costs ~4 ms of
-    per-call overhead for 727 rows. This computes the same quantities for t = the last candle
-    only, in numpy, on the last `HISTORY_HOURS` grid rows (all that any feature at t reads,
-    forward-fill included). It is a second spelling of the definitions above, so
-    tests/model/test_features.py checks it against `compute_features` on every hour of both
-    bundled real data sets, gaps included. Values agree to rounding: the windowed sums run in
-    another order than pandas' rolling ones (~1e-15 relative).
+    per-call overhead for 727 rows, and the daemon ~40 MB for importing pandas at all. This
+    computes the same quantities for t = the last candle only, in numpy, on the last
+    `HISTORY_HOURS` grid rows (all that any feature at t reads, forward-fill included). It is a
+    second spelling of the definitions above, so tests/model/test_features.py checks it against
+    `compute_features` on every hour of both bundled real data sets, gaps included. Values agree
+    to rounding: the windowed sums run in another order than pandas' rolling ones (~1e-15
+    relative).
     """
-    check_candles(candles)
+    if not isinstance(candles, Candles):
+        check_candles(candles)  # a frame's own contract (pandas is loaded: the caller holds a frame)
+    arrays = Candles.of(candles)
+    _check_arrays(arrays)
     n = HISTORY_HOURS
-    index = candles.index
-    hour = pd.Timedelta(hours=1)
-    first = index[-1] - (n - 1) * hour
-    keep = index >= first
-    pos = np.asarray((index[keep] - first) // hour, dtype=np.int64)
-    raw = candles.loc[keep, list(REQUIRED_COLUMNS)].to_numpy(dtype="float64")
+    # The last n rows hold every candle of the last n hours (open times are unique hours).
+    tail = arrays.take(slice(-n, None))
+    first = tail.times[-1] - (n - 1) * HOUR_NS
+    keep = tail.times >= first
+    pos = (tail.times[keep] - first) // HOUR_NS
     grid = np.full((n, len(REQUIRED_COLUMNS)), np.nan)
-    grid[pos] = raw
+    grid[pos] = tail.values[keep]
     # Hours before a short frame stay NaN and count as missing: every window reaching them is NaN,
     # as in compute_features, whose grid starts at the frame.
     missing = np.isnan(grid[:, REQUIRED_COLUMNS.index("close")])
@@ -204,6 +219,16 @@ def latest_features(candles: pd.DataFrame) -> np.ndarray:
             row[j] = values[col]
     row[~np.isfinite(row)] = np.nan
     return row
+
+
+def _check_arrays(candles: Candles) -> None:
+    """`check_candles` for the numpy type (its shape and dtypes are checked when it is built)."""
+    if len(candles) == 0:
+        raise ValueError("candles frame is empty")
+    if bool(np.any(np.diff(candles.times) <= 0)):
+        raise ValueError("candle open_time must be sorted and unique")
+    if bool(np.any(candles.times % HOUR_NS != 0)):
+        raise ValueError("candle open_time values must be on the hour")
 
 
 def _ffill(grid: np.ndarray, limit: int) -> np.ndarray:

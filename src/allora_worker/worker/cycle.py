@@ -93,10 +93,10 @@ async def run_cycle(
         except (DataUnavailable, MarketError) as exc:
             return _refuse(journal, topic_id, nonce, "skipped_data", f"no valid candles: {exc}")
         # Age of the newest closed candle's close (open time + 1 h) at decision time.
-        data_age = (now - window.last_open_time.to_pydatetime()).total_seconds() - 3600.0
+        data_age = (now - window.last_open_time).total_seconds() - 3600.0
 
     try:
-        raw_value = await asyncio.to_thread(predictor.predict, window.frame if window is not None else None)
+        raw_value = await asyncio.to_thread(predictor.predict, window.candles if window is not None else None)
     except BundleError as exc:
         return _refuse(journal, topic_id, nonce, "skipped_model", f"prediction failed: {exc}",
                        data_age=data_age)
@@ -106,7 +106,7 @@ async def run_cycle(
                        f"prediction {raw_value!r} is not finite or beyond ±{bound}", data_age=data_age)
     value = canonical_decimal(raw_value)
     data_window = None if window is None else \
-        f"{window.source_name}:{window.frame.index[0].isoformat()}..{window.last_open_time.isoformat()}" \
+        f"{window.source_name}:{window.first_open_time.isoformat()}..{window.last_open_time.isoformat()}" \
         f"#{window.data_hash[:16]}"
     journal.record_prediction(topic_id, nonce, value=value, model_hash=predictor.content_hash,
                               model_version=predictor.model_version, data_window=data_window)

@@ -180,13 +180,11 @@ def _realized(runtime: TopicRuntime, last_open: datetime, horizon: int) -> float
     """ln(close[last_open + horizon] / close[last_open]) from the topic's checked candles."""
     end = last_open + timedelta(hours=horizon + 1)
     window = runtime.provider.get_checked_window(horizon + 1, end)
-    closes = window.frame["close"].astype("float64")
-    start_ts, end_ts = last_open, last_open + timedelta(hours=horizon)
-    try:
-        first = float(closes.loc[start_ts])
-        last = float(closes.loc[end_ts])
-    except KeyError:
+    candles = window.candles
+    i, j = candles.index_of(last_open), candles.index_of(last_open + timedelta(hours=horizon))
+    if i is None or j is None:
         return None
+    first, last = float(candles.close[i]), float(candles.close[j])
     if first <= 0 or last <= 0:
         return None
     value = float(np.log(last / first))

@@ -215,5 +215,5 @@ async def _data(runtime: TopicRuntime) -> Check:
     except MarketError as exc:
         return Check(name, False, str(exc))
     cross = f", cross-checked with {window.cross_checked_with}" if window.cross_checked_with else ""
-    return Check(name, True, f"{len(window.frame)} h from {window.source_name}, last candle "
+    return Check(name, True, f"{len(window.candles)} h from {window.source_name}, last candle "
                              f"{window.last_open_time.isoformat()}{cross}")

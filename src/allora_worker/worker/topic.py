@@ -18,7 +18,6 @@ from allora_worker.market.base import CandleSource
 from allora_worker.market.cache import CandleCache
 from allora_worker.market.checks import CheckConfig
 from allora_worker.market.clock import Clock, ReplayClock, SystemClock
-from allora_worker.market.csv_source import CsvSource
 from allora_worker.market.provider import CandleProvider
 from allora_worker.market.replay import ReplaySource
 from allora_worker.market.sources import make_http_source
@@ -49,6 +48,9 @@ def make_source(name: str, settings: Settings, topic: TopicSettings, clock: Cloc
     if name == "csv":
         if topic.data_file is None:
             raise ValueError(f"topic {topic.id}: the csv source needs data_file")
+        # The CSV importer is pandas-based (messy real exports); only a topic that reads a file loads it.
+        from allora_worker.market.csv_source import CsvSource
+
         return CsvSource(Path(topic.data_file).expanduser())
     if name == "tiingo":
         key = settings.tiingo_api_key.get_secret_value() if settings.tiingo_api_key else None

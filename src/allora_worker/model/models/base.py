@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class TrainingSet:
         purged by the horizon so that no fitting label overlaps a validation row. Test folds
         are never seen here: this is how models pick settings without tuning on the test.
         """
+        import pandas as pd  # training only: a daemon that predicts never builds a TrainingSet
+
         if len(self.y) < 200:
             return None
         start = self.times[0] + (self.times[-1] - self.times[0]) * (1 - fraction)

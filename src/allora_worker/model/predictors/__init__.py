@@ -9,11 +9,14 @@ them is a `BundleError`: the cycle skips the window with the message, and the da
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Protocol
 
 from allora_worker.model.errors import BundleError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from allora_worker.candles import Candles
 
 
 class PredictorError(BundleError):
@@ -36,7 +39,9 @@ class Predictor(Protocol):
         """Raise BundleError when the predictor cannot be trusted this cycle."""
         ...
 
-    def predict(self, candles: pd.DataFrame | None) -> float: ...
+    def predict(self, candles: Candles | pd.DataFrame | None) -> float:
+        """The daemon passes `Candles` (numpy); evaluate and backtest pass DataFrames."""
+        ...
 
     def describe(self) -> str: ...
 

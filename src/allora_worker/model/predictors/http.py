@@ -17,16 +17,20 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import pandas as pd
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_fixed
 
 from allora_worker import __version__
 from allora_worker.model.predictors import PredictorError
 from allora_worker.secrets import redact
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from allora_worker.candles import Candles
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +140,7 @@ class HttpPredictor:
         if not response.is_success:
             raise PredictorError(f"health probe {_public(self.health_url)} answered HTTP {response.status_code}")
 
-    def predict(self, candles: pd.DataFrame | None = None) -> float:
+    def predict(self, candles: Candles | pd.DataFrame | None = None) -> float:
         return self._call(None)
 
     def replay(self, candles: pd.DataFrame | None, at: pd.Timestamp) -> float:

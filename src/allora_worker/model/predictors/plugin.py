@@ -13,11 +13,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from allora_worker.candles import Candles
 from allora_worker.model.predictors import PredictorError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GROUP = "allora_worker.predictors"
 
@@ -81,11 +83,13 @@ class PluginPredictor:
             raise PredictorError(f"plugin {self.name!r}: {self.distribution} is {now} on disk but {self.version} "
                                  "is running; restart the worker (or send SIGHUP) to serve the installed one")
 
-    def predict(self, candles: pd.DataFrame | None) -> float:
+    def predict(self, candles: Candles | pd.DataFrame | None) -> float:
         if candles is None:
             raise PredictorError(f"plugin {self.name!r} predicts from candles; none were given")
+        # The plugin contract is a DataFrame: built here, so pandas is imported only for a plugin's user.
+        frame = candles.to_frame() if isinstance(candles, Candles) else candles
         try:
-            value = float(self.plugin.predict(candles))
+            value = float(self.plugin.predict(frame))
         except Exception as exc:  # the operator's code
             raise PredictorError(f"plugin {self.name!r} failed: {type(exc).__name__}: {exc}") from exc
         if not math.isfinite(value):
