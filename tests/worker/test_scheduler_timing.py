@@ -125,3 +125,70 @@ def test_a_topic_timed_in_seconds_has_its_window_in_blocks_from_the_block_time_a
     assert loop.epoch_blocks is None
     loop.epoch_last_ended = 100
     assert loop._record_unseen(200, set(), None) == 0 and loop._record_unseen(400, set(), None) == 0
+
+
+def _idle_loop(journal: Journal, *, poll_seconds: float | None = None) -> TopicLoop:
+    """Topic 67 on 0.2 s blocks, nonces every 20 blocks, 16-block windows (the soaks' clock)."""
+    timing = TopicTiming("blocks", 20, 16)
+    shared = SimpleNamespace(client=SimpleNamespace(confirm_timeout_s=60.0, timing=lambda _topic: timing),
+                             journal=journal)
+    runtime = SimpleNamespace(topic_id=67, settings=SimpleNamespace(poll_seconds=poll_seconds))
+    return TopicLoop(runtime, shared)  # type: ignore[arg-type]
+
+
+def _confirm(journal: Journal, nonce: int) -> None:
+    journal.claim(67, nonce, value="1.0")
+    journal.mark_signed(67, nonce, txhash="AB" * 32, tx_bytes=b"tx", sequence=1)
+    journal.mark_confirmed(67, nonce, height=nonce + 1)
+
+
+def test_a_settled_window_sleeps_until_the_next_one_is_due_then_polls_at_the_cadence_while_it_is_late(
+        clock: FakeMonotonic, journal: Journal) -> None:
+    loop = _idle_loop(journal)
+    loop.blocks.observe(200)
+    clock.now += 2.0
+    loop.blocks.observe(210)  # 0.2 s blocks: the cadence is a quarter of the 3.2 s window
+    loop.highest_nonce = 200
+    assert loop.poll_seconds() == pytest.approx(0.8)
+    assert not loop._settled([200])  # nonce 200 open, not yet submitted: the cadence
+    assert loop.next_sleep() == pytest.approx(0.8)
+    _confirm(journal, 200)
+    loop._all_done = loop._settled([200])
+    assert loop._all_done
+    # Nonce 220 opens in 10 blocks: 2 s, plus half a block so the first look finds it open.
+    assert loop.next_sleep() == pytest.approx(2.1)
+    clock.now += 1.0
+    assert loop.next_sleep() == pytest.approx(1.1)
+    clock.now += 1.2
+    loop.blocks.observe(221)  # due and not seen: late (or off the grid), the cadence until it opens
+    assert loop.next_sleep() == pytest.approx(0.8)
+    loop.highest_nonce = 221  # it opened (a block late) and was filled: the next one is awaited
+    _confirm(journal, 221)
+    assert loop.next_sleep() == pytest.approx(0.75 * 3.2)  # 240 is 19 blocks away: a window's 3/4 at most
+
+
+def test_the_sleep_to_the_next_window_is_never_taken_without_a_grid_or_with_a_window_left_to_fill(
+        clock: FakeMonotonic, journal: Journal) -> None:
+    loop = _idle_loop(journal)
+    loop._all_done = True
+    assert loop.next_sleep() == 0.5  # no block time yet: nothing to predict with
+    loop.blocks.observe(200)
+    clock.now += 2.0
+    loop.blocks.observe(210)
+    loop.highest_nonce = 200
+    assert loop.next_sleep() == pytest.approx(2.1)
+    loop._all_done = False  # an open nonce not terminal (in flight, rejected, skipped): the cadence
+    assert loop.next_sleep() == pytest.approx(0.8)
+    configured = _idle_loop(journal, poll_seconds=0.3)  # the operator's poll_seconds is kept
+    configured.blocks.observe(200)
+    clock.now += 2.0
+    configured.blocks.observe(210)
+    configured.highest_nonce, configured._all_done = 200, True
+    assert configured.next_sleep() == 0.3
+    seconds = _idle_loop(journal)  # epochs started by time: no grid, no prediction
+    seconds.shared.client.timing = lambda _topic: TopicTiming("seconds", 4, 3)
+    seconds.blocks.observe(200)
+    clock.now += 2.0
+    seconds.blocks.observe(210)
+    seconds.highest_nonce, seconds._all_done = 200, True
+    assert seconds.next_sleep() == pytest.approx(0.75)

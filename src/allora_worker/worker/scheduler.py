@@ -54,6 +54,10 @@ class BlockTimer:
             self._first = (now, height)
         self._last = (now, height)
 
+    @property
+    def last_height(self) -> int | None:
+        return self._last[1] if self._last is not None else None
+
     def seconds_until(self, height: int) -> float | None:
         """Estimated seconds until the chain reaches `height` (negative once past), or None."""
         spb = self.seconds_per_block
@@ -167,6 +171,10 @@ class TopicLoop:
         self._no_nonce_logged: float | None = None
         self._journal_down = False
         self._unseen_cause: str | None = None  # held while the topic's timing unit is not known
+        # True after a poll that found every open nonce settled in the journal: nothing to do
+        # until the next window opens (see next_sleep).
+        self._all_done = False
+        self._awaited: tuple[int, int] | None = None  # (expected opening height, highest nonce then)
 
     @property
     def topic_id(self) -> int:
@@ -194,6 +202,48 @@ class TopicLoop:
         if spb is None or not self.window_blocks:
             return 0.5 if spb is None else min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, spb))
         return min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, spb * self.window_blocks / 4))
+
+    def next_sleep(self) -> float:
+        """Seconds until the next poll: the poll cadence, or, when the last poll left nothing to do,
+        until the next window is expected to open.
+
+        Each poll costs two gRPC requests (GetLatestBlock, GetUnfulfilledWorkerNonces), and once
+        every open nonce is settled a poll can only find that nothing changed, until the next
+        nonce on the topic's epoch grid opens. So the loop sleeps until half a block after that
+        height, then polls at the normal cadence until it opens (a late or early nonce, or a block
+        time that changed, costs at most one normal interval). The wait is never longer than
+        MAX_POLL_SECONDS nor 0.75 of a window: no window can open and close unseen while it sleeps,
+        and /healthz, which turns red when no endpoint answered for a window, stays green. Topics
+        without a grid (epochs started by time), the interval schedule and a configured
+        `poll_seconds` keep the plain cadence.
+        """
+        normal = self.poll_seconds()
+        idle = self._seconds_to_next_window()
+        return normal if idle is None or idle <= normal else idle
+
+    def _seconds_to_next_window(self) -> float | None:
+        if not self._all_done or self.schedule != "nonce" or self.runtime.settings.poll_seconds is not None:
+            return None
+        step, spb, window_s = self.epoch_blocks, self.blocks.seconds_per_block, self._window_seconds()
+        anchor = self.highest_nonce if self.highest_nonce is not None else self.epoch_last_ended
+        height = self.blocks.last_height
+        if not step or not spb or not window_s or anchor is None or height is None:
+            return None
+        if self._awaited is not None:
+            expected, highest_then = self._awaited
+            if (self.highest_nonce or 0) > highest_then:
+                self._awaited = None  # a new window opened: the next one is awaited from here
+            elif height >= expected:
+                return None  # due and not seen yet (late, or off the grid): the normal cadence until it opens
+        if self._awaited is None:
+            next_open = anchor + step * ((height - anchor) // step + 1)  # the first grid height above
+            self._awaited = (next_open, self.highest_nonce or 0)
+        until = self.blocks.seconds_until(self._awaited[0])
+        if until is None:
+            return None
+        # 0.75 of a window: a nonce that opens just after a look (early, or blocks faster than the
+        # measured average) is still seen with a quarter of its window left, as after one lost poll.
+        return min(until + spb / 2, MAX_POLL_SECONDS, 0.75 * window_s)
 
     async def run(self, *, once: bool = False) -> list[CycleResult]:
         """Until stop, the end time, or (once) one pass; returns the results of this loop's cycles."""
@@ -254,12 +304,13 @@ class TopicLoop:
                 self.shared.on_iteration()
             if once:
                 break
-            await _sleep_or_stop(self.shared.stop, self.poll_seconds())
+            await _sleep_or_stop(self.shared.stop, self.next_sleep())
         return results
 
     async def poll_once(self, *, newest_only: bool = False) -> list[CycleResult]:
         client = self.shared.client
         self.polls += 1
+        self._all_done = False  # set again only by a poll that completes and finds nothing left
         if not self._topic_read or self.polls % 100 == 1:
             await self._refresh_topic()
         # The open nonces do not depend on the height: ask for both at once, one round trip per
@@ -339,7 +390,17 @@ class TopicLoop:
                 # window is short and the next answer may well be fine.
                 backoff = min(2 ** (track.attempts - 1), MAX_RETRY_BACKOFF_POLLS)
                 track.next_try_poll = self.polls + backoff
+        self._all_done = self._settled(open_nonces)
         return results
+
+    def _settled(self, open_nonces: list[int]) -> bool:
+        """Every open nonce is terminal in the journal (confirmed, missed, not admitted): no poll
+        can change anything for them. A nonce held back as in doubt, or in flight, is not."""
+        for nonce in open_nonces:
+            entry = self.shared.journal.get(self.topic_id, nonce)
+            if entry is None or not entry.terminal:
+                return False
+        return True
 
     def _say_skipped(self, nonce: int, track: _NonceTrack, reason: str) -> None:
         """One ERROR line per window for a skipped cycle. A predictor or data source that is down
