@@ -3,7 +3,7 @@
 `Candles` holds open times (int64 nanoseconds since the epoch, UTC, on the hour, sorted and
 unique) and an (n, 5) float64 array of open/high/low/close/volume. It is what every candle
 source returns, what the checks read and what a bundle predicts from. It needs only numpy:
-pandas costs the daemon ~40 MB of RSS for nothing it uses there. `to_frame()` builds the
+importing pandas cost the daemon ~35 MB of RSS for nothing it needed there. `to_frame()` builds the
 `pandas.DataFrame` shape (tz-aware UTC `DatetimeIndex` named `open_time`, float64 columns)
 for whoever wants one (training, backtests, the `data` commands, a plugin), importing pandas
 then and only then; `Candles.of` accepts either shape.
@@ -88,10 +88,6 @@ class Candles:
     def __repr__(self) -> str:
         span = f"{self.first.isoformat()} .. {self.last.isoformat()}" if len(self) else "empty"
         return f"Candles({len(self)} h, {span})"
-
-    def column(self, name: str) -> np.ndarray:
-        """One of `COLUMNS` as a float64 array (a view, not a copy)."""
-        return self.values[:, COLUMNS.index(name)]
 
     @property
     def close(self) -> np.ndarray:

@@ -17,10 +17,6 @@ from allora_worker.market.errors import ResponseError
 from allora_worker.market.schema import HOUR, HOUR_NS, Candles, make_candles, to_ns, to_utc
 
 
-def _iso(ns: np.integer | int) -> str:
-    return from_ns(ns).isoformat()
-
-
 def rows_to_candles(
     source: str,
     times_ns: np.ndarray,
@@ -39,19 +35,19 @@ def rows_to_candles(
         step = -step
     if (step == 0).any():
         dup = times_ns[np.concatenate(([False], step == 0))][0]
-        raise ResponseError(source, f"duplicated candle {_iso(dup)} in response")
+        raise ResponseError(source, f"duplicated candle {from_ns(dup).isoformat()} in response")
     if (step < 0).any():
         raise ResponseError(source, f"rows out of order (expected {order} open times)")
     off_hour = (times_ns % HOUR_NS) != 0
     if off_hour.any():
-        raise ResponseError(source, f"open time {_iso(times_ns[off_hour][0])} not on the hour")
+        raise ResponseError(source, f"open time {from_ns(times_ns[off_hour][0]).isoformat()} not on the hour")
     prices = values[:, :4]
     bad = ~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1)
     if bad.any():
         raise ResponseError(
             source,
             f"{int(bad.sum())} candle(s) with NaN/zero/negative price,"
-            f" first {_iso(times_ns[bad][0])}",
+            f" first {from_ns(times_ns[bad][0]).isoformat()}",
         )
     vol = values[:, 4]
     if (~np.isfinite(vol) | (vol < 0)).any():

@@ -46,15 +46,11 @@ def make_candles(times_ns: np.ndarray | Sequence[int], rows: np.ndarray | Sequen
     step = np.diff(times)
     if bool(np.any(step == 0)):
         dupes = times[1:][step == 0]
-        raise SchemaError(f"{len(dupes)} duplicated open times, first {_iso(dupes[0])}")
+        raise SchemaError(f"{len(dupes)} duplicated open times, first {from_ns(dupes[0]).isoformat()}")
     off_hour = times[times % HOUR_NS != 0]
     if len(off_hour):
-        raise SchemaError(f"{len(off_hour)} open times not on the hour, first {_iso(off_hour[0])}")
+        raise SchemaError(f"{len(off_hour)} open times not on the hour, first {from_ns(off_hour[0]).isoformat()}")
     return Candles(np.ascontiguousarray(times), np.ascontiguousarray(values))
-
-
-def _iso(ns: np.integer | int) -> str:
-    return from_ns(ns).isoformat()
 
 
 # The DataFrame side of the contract, for the CSV importer, the `data` commands and training.
