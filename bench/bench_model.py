@@ -17,6 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")  # the 2-core target; LightGBM als
 
 import numpy as np
 
+from allora_worker.candles import Candles
 from allora_worker.market.bundled import load_bundled
 from allora_worker.model import HISTORY_HOURS, load_bundle, train_bundle
 
@@ -46,8 +47,8 @@ def main() -> None:
         bundle.verify()
         print(f"verify(): {(time.perf_counter() - started) * 1e3:.3f} ms")
 
-        # The daemon hands over a frame of recent candles, a bit longer than needed.
-        frame = candles.iloc[-(HISTORY_HOURS + 48) :]
+        # The daemon hands over recent candles as numpy `Candles`, a bit longer than needed.
+        frame = Candles.of(candles.iloc[-(HISTORY_HOURS + 48) :])
         bundle.predict(frame)  # warm-up (imports, caches)
         times = []
         for _ in range(args.repeat):

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from allora_worker.candles import Candles
 from allora_worker.market.bundled import load_bundled
 from allora_worker.model import HISTORY_HOURS, load_bundle, train_bundle
 from allora_worker.model.dataset import build_dataset, training_set
@@ -59,7 +60,7 @@ def onnx_bundle(candles: Any, out: Path) -> Path:
 
 def latency(bundle_dir: Path, candles: Any, repeat: int, runs: int) -> dict[str, Any]:
     bundle = load_bundle(bundle_dir)
-    frame = candles.iloc[-(HISTORY_HOURS + 48) :]
+    frame = Candles.of(candles.iloc[-(HISTORY_HOURS + 48) :])  # what the daemon hands over (numpy)
     row = np.asarray(bundle.manifest["probe"]["features"], dtype="float64").reshape(1, -1)  # the model alone
     bundle.predict(frame)  # warm-up
     out: dict[str, Any] = {"predict_ms": [], "onnx_run_ms": [], "predict_cpu_ms": []}

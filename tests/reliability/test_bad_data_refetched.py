@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from allora_worker.candles import Candles
 from allora_worker.market.cache import CandleCache
 from allora_worker.market.clock import FixedClock
 from allora_worker.market.errors import DataUnavailable
@@ -30,11 +31,13 @@ class Flaky:
         self.name = inner.name
         self.faulty = True
 
-    def fetch(self, start: datetime, end: datetime) -> pd.DataFrame:
-        frame = self.inner.fetch(start, end).copy()
-        if self.faulty and len(frame) > 10:
-            frame.iloc[-10, frame.columns.get_indexer(["open", "high", "low", "close"])] *= 10
-        return frame
+    def fetch(self, start: datetime, end: datetime) -> Candles:
+        candles = self.inner.fetch(start, end)
+        if not (self.faulty and len(candles) > 10):
+            return candles
+        values = candles.values.copy()
+        values[-10, :4] *= 10  # open, high, low, close
+        return Candles(candles.times, values)
 
 
 def test_a_cached_spike_is_refetched_and_replaced_once_the_provider_is_fixed(tmp_path: Path) -> None:
@@ -51,4 +54,4 @@ def test_a_cached_spike_is_refetched_and_replaced_once_the_provider_is_fixed(tmp
         good = source.inner.fetch(spiked_hour.to_pydatetime(), (spiked_hour + pd.Timedelta(hours=1)).to_pydatetime())
         cached = cache.read(source.name, spiked_hour.to_pydatetime(),
                             (spiked_hour + pd.Timedelta(hours=1)).to_pydatetime())
-    assert cached["close"].iloc[0] == pytest.approx(good["close"].iloc[0])
+    assert cached.close[0] == pytest.approx(good.close[0])
