@@ -704,6 +704,10 @@ class ChainClient:
         # (one of ~17 per window); only a client that has read none asks.
         floor = (self._seen_height or await self._height_or_none()) if resend is not None else None
         while True:
+            # Every caller has just broadcast the tx: it cannot be in a block before the next one
+            # is committed, so the first look waits one period too (a look at once finds only a
+            # block committed in the milliseconds since the send: a request spent on nothing).
+            await asyncio.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
             try:
                 r = await self.get_tx(txhash)
             except E.Unavailable:
@@ -741,7 +745,6 @@ class ChainClient:
                         await self.check_chain_id()
             if time.monotonic() >= deadline:
                 raise E.ConfirmTimeout(f"tx {txhash} not in a block after {budget:.3g}s", txhash=txhash)
-            await asyncio.sleep(poll_s)
 
     def window_end(self, topic_id: int, nonce: int) -> int:
         """The last height the chain accepts a payload for `nonce` (its timeout height), or 0 when
