@@ -87,6 +87,15 @@ def test_light_commands_import_no_chain_market_or_model_code(argv: list[str], wo
     assert not found, f"{argv} imported {sorted(found)}"
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["status", "--help"], ["journal", "--help"], ["run", "--help"]])
+def test_help_screens_load_no_rich_renderer(argv: list[str], workdir: Path) -> None:
+    """typer's rich help (rich + markdown-it, ~75 ms of imports) was a third of --help's 0.3 s budget;
+    the plain click renderer prints the same options and commands."""
+    code, modules = loaded_after(argv, workdir)
+    assert code == 0, f"{argv} exited {code}"
+    assert {m.split(".")[0] for m in modules} & {"rich", "markdown_it", "pygments"} == set()
+
+
 def test_the_probe_sees_what_a_command_imports_when_it_runs(workdir: Path) -> None:
     """`data show` imports the candle cache inside the command: the probe must see it there."""
     code, modules = loaded_after(["data", "show", "--cache", str(workdir / "none.sqlite")], workdir)
