@@ -16,7 +16,7 @@ import pytest
 
 from allora_worker.chain.pb import cosmos_base_tendermint_v1beta1 as tm
 from allora_worker.chain.pb import tendermint_types as tt
-from allora_worker.chain.pb_light import HeaderIds, LatestBlockHeader
+from allora_worker.chain.pb_light import HeaderIds, LatestBlockHeader, latest_header
 
 NOW = datetime.datetime(2026, 11, 30, 5, 0, tzinfo=datetime.UTC)
 
@@ -50,6 +50,9 @@ def test_header_view_reads_chain_id_and_height_as_the_full_parse(which: str) -> 
             assert (view_block.header.chain_id, view_block.header.height, view_block.header.time) == (
                 ref_block.header.chain_id, ref_block.header.height, ref_block.header.time) == (
                 "allora-mainnet-1", 7_654_321, NOW)
+    # The header a poll reads, whichever copy the node filled (an older node: only `block`).
+    header = latest_header(view)
+    assert header is not None and (header.chain_id, header.height) == ("allora-mainnet-1", 7_654_321)
     # The view declares the header ids and time, nothing else: the commit and transactions are skipped.
     assert [f.name for f in dataclasses.fields(HeaderIds)] == ["chain_id", "height", "time"]
 
@@ -98,3 +101,14 @@ def test_the_tx_lookup_reads_every_scalar_of_the_full_tx_response() -> None:
     assert {n: getattr(full, n) for n in names}["gas_used"] == 150_001
     # Left out on purpose: the per-event and per-message details and the tx bytes.
     assert set(f.name for f in dataclasses.fields(abci.TxResponse)) - set(names) == {"logs", "tx", "events"}
+
+
+def test_latest_header_prefers_sdk_block_and_is_none_without_one() -> None:
+    sdk = tm.Block(header=tm.Header(chain_id="new", height=2))
+    legacy = tt.Block(header=tt.Header(chain_id="old", height=1))
+    view = LatestBlockHeader.parse(bytes(tm.GetLatestBlockResponse(block=legacy, sdk_block=sdk)))
+    assert latest_header(view) is not None and latest_header(view).chain_id == "new"  # type: ignore[union-attr]
+    # An sdk_block without a header gives way to block's (what `sdk_block or block` did).
+    view = LatestBlockHeader.parse(bytes(tm.GetLatestBlockResponse(block=legacy, sdk_block=tm.Block())))
+    assert latest_header(view) is not None and latest_header(view).chain_id == "old"  # type: ignore[union-attr]
+    assert latest_header(LatestBlockHeader.parse(b"")) is None

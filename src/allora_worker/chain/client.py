@@ -26,7 +26,7 @@ from allora_worker.chain import errors as E
 from allora_worker.chain.emissions import EmissionsAdapter, UnsupportedVersion, probe
 from allora_worker.chain.endpoints import EndpointPool
 from allora_worker.chain.fees import FeePlan, parse_dec_coin_amount
-from allora_worker.chain.pb_light import EmissionsProbeStub, LatestBlockStub, TxLookupStub, TxResult
+from allora_worker.chain.pb_light import EmissionsProbeStub, LatestBlockStub, TxLookupStub, TxResult, latest_header
 from allora_worker.chain.protos import (
     Any,
     AuthStub,
@@ -240,8 +240,7 @@ class ChainClient:
             # The header only (chain/pb_light.py): the whole block, decoded, cost most of a poll's CPU.
             lambda ch, t: LatestBlockStub(ch).get_latest_block_header(timeout=t),
         )
-        block = resp.sdk_block or resp.block
-        header = block.header if block else None
+        header = latest_header(resp)
         # Every poll reads the latest block, so the chain id in its header is checked for free:
         # a node swapped for another network is caught before the next signature, not at restart.
         if header is not None and header.chain_id and header.chain_id != self.chain_id:

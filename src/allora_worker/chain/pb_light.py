@@ -63,6 +63,18 @@ class LatestBlockHeader(betterproto2.Message):
     sdk_block: HeaderOnlyBlock | None = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
 
 
+def latest_header(answer: LatestBlockHeader) -> HeaderIds | None:
+    """`sdk_block`'s header, else the deprecated `block`'s (an older node fills only that one).
+
+    Plain `is not None` tests: betterproto2's `__bool__` compares every field with its default, and
+    `sdk_block or block` paid it twice per poll (~5 us); a HeaderOnlyBlock is truthy exactly when
+    its one field is set, so the choice is the same."""
+    sdk, legacy = answer.sdk_block, answer.block
+    if sdk is not None and sdk.header is not None:
+        return sdk.header
+    return legacy.header if legacy is not None else None
+
+
 class LatestBlockStub(betterproto2.ServiceStub):
     async def get_latest_block_header(self, *, timeout: float | None = None) -> LatestBlockHeader:
         answer: LatestBlockHeader = await self._unary_unary(
