@@ -106,12 +106,6 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
-    """Open times as int64 nanoseconds, whatever the index's unit (pandas may hold s/ms/us)."""
-    ns: np.ndarray = index.as_unit("ns").asi8
-    return ns
-
-
 def floor_hour(moment: datetime) -> datetime:
     """The start of the UTC hour containing `moment` (which must be tz-aware)."""
     if moment.tzinfo is None:
