@@ -3,6 +3,12 @@ page: realized losses for the submissions whose horizon passed, our EMA score ag
 set's lowest, balance and runway; the page rendered by a real headless chromium.
 
 One devnet epoch is six replayed hours here, so the 168 h horizon passes after 28 epochs.
+
+The daemon computes those losses without importing `allora_sdk` (whose package `__init__` loads the
+SDK's whole stack: +44 MB of a daemon's RSS from its first realized loss on, docs/BENCHMARKS.md
+"500 windows"). It runs with PYTHONPROFILEIMPORTTIME=1, so its interpreter lists every module it
+imports on stderr, which is in the daemon's output. A second topic names a loss method nobody
+computes: the daemon says so once and still records that topic's scores.
 """
 
 from __future__ import annotations
@@ -57,11 +63,14 @@ def test_a_replayed_week_gives_realized_losses_in_report_and_on_the_page(
                         worker_submission_window=WINDOW, ground_truth_lag=EPOCH, loss_method="zptae",
                         # Another inferer in every window's active set, with a lower EMA score than ours (0).
                         rivals={"allo1rivalinferer": -0.5})
+    odd = TopicConfig(id=68, metadata="unscorable", epoch_length=EPOCH, worker_submission_window=WINDOW,
+                      ground_truth_lag=EPOCH, loss_method="rmse")
     state = tmp_path / "s"
-    with DevnetThread(devnet_config(TEST_ADDRESS, [topic], block_time=BLOCK)) as dn:
-        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=state,
+    with DevnetThread(devnet_config(TEST_ADDRESS, [topic, odd], block_time=BLOCK)) as dn:
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=state, topics=(67, 68),
                                      bundle=bundle_dir, epoch_seconds=EPOCH * BLOCK / HOURS_PER_EPOCH)
-        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log",
+                               env={"PYTHONPROFILEIMPORTTIME": "1"})
         try:
             url = daemon.health_url()
             # A week of replayed hours, then a few more windows whose horizon passed.
@@ -77,7 +86,15 @@ def test_a_replayed_week_gives_realized_losses_in_report_and_on_the_page(
 
     with Journal(state / "journal.sqlite") as journal:
         perfs = journal.performances(67)
+        assert journal.performances(68) == [] and journal.scores(68)
     assert perfs and {p.nonce for p in perfs} <= accepted
+    assert daemon.text().count("realized losses are not computed") == 1
+    assert ("topic 68: realized losses are not computed (scores, balance and runway are): unknown loss method "
+            "'rmse'; known: abse, bce") in daemon.text()
+    imported = {line.rsplit("|", 1)[1].strip() for line in daemon.text().splitlines()
+                if line.startswith("import time:")}
+    assert "allora_worker.worker.performance" in imported  # the listing is there
+    assert sorted(m for m in imported if m.split(".")[0] == "allora_sdk") == []
     for p in perfs:
         # The devnet's network inference is the mean of the nonce's inferences: ours alone here.
         assert p.network_value == pytest.approx(p.predicted, rel=1e-9)

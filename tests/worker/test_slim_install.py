@@ -68,21 +68,3 @@ def test_a_command_without_its_extra_says_which_in_one_line(tmp_path: Path) -> N
     assert errors == ["error: sklearn is not installed; this needs the [train] extra: "
                       "pip install 'allora-worker[train]'"]
     assert "Traceback" not in result.stderr
-
-
-def test_realized_losses_without_the_sdk_name_the_extra(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """allora-sdk is an extra ([sdk], in [train] and [test]): the daemon's realized-loss figures,
-    the one daemon feature that uses it, say which extra brings it instead of failing each heartbeat."""
-    from allora_worker.worker import performance
-
-    performance._loss_fn_factory.cache_clear()
-    try:
-        # None in sys.modules is how Python spells "not installed" (as on a base install).
-        monkeypatch.setitem(sys.modules, "allora_sdk", None)
-        monkeypatch.setitem(sys.modules, "allora_sdk.loss_methods", None)
-        assert performance.loss_functions_missing() == (
-            "allora_sdk is not installed; this needs the [sdk] extra: pip install 'allora-worker[sdk]'")
-        monkeypatch.undo()
-        assert performance.loss_functions_missing() is None
-    finally:
-        performance._loss_fn_factory.cache_clear()

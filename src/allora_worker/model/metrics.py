@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from allora_worker.model.losses import zptae
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -43,24 +45,12 @@ def wilson_interval(p: float, n: float, z: float = 1.96) -> tuple[float, float]:
 
 
 def zptae_mean(y: np.ndarray, pred: np.ndarray, std: float | np.ndarray) -> float:
-    """Mean ZPTAE from the SDK's loss (the topic's loss), with a per-row or single scale.
+    """Mean ZPTAE (the topic's loss, model/losses.py, the SDK reputer's), with a per-row or single scale.
 
     The scale must come from TRAINING targets only; a per-row array carries each walk-forward
     fold's own training std.
     """
-    # allora-sdk is an extra ([sdk], in [train]): imported where the score is computed, so that a
-    # base install running `train` is told about [train] (sklearn) first, not about [sdk] alone.
-    from allora_sdk.loss_methods import make_zptae_loss
-
-    y = np.asarray(y, dtype="float64")
-    pred = np.asarray(pred, dtype="float64")
-    stds = np.broadcast_to(np.asarray(std, dtype="float64"), y.shape)
-    total = 0.0
-    for scale in np.unique(stds):
-        loss = make_zptae_loss(std=float(scale), mean=0.0)
-        rows = stds == scale
-        total += sum(loss(float(t), float(p)) for t, p in zip(y[rows], pred[rows], strict=True))
-    return total / len(y) if len(y) else math.nan
+    return float(np.mean(zptae(y, pred, std))) if len(y) else math.nan
 
 
 def directional_accuracy(y: np.ndarray, pred: np.ndarray) -> float:

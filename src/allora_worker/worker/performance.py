@@ -2,18 +2,16 @@
 
 For every accepted submission whose horizon has passed, the realized log-return is read from the
 topic's own candles (the cache or the replay it predicted from), and the topic's loss function
-(`allora_sdk.loss_methods`, named by the chain's topic) scores our value beside the zero baseline's
-and the network's combined inference at that nonce. The chain's EMA score for us and the lowest in
-the active set say whether we are in it and by how much; the balance history gives the spending
-rate and the runway. Everything is stored in the journal database and summarised for `status`,
-`report`, the status page and the metrics.
+(model/losses.py: the SDK reputer's defaults, by the name the chain's topic carries, without
+importing the SDK) scores our value beside the zero baseline's and the network's combined inference
+at that nonce. The chain's EMA score for us and the lowest in the active set say whether we are in
+it and by how much; the balance history gives the spending rate and the runway. Everything is
+stored in the journal database and summarised for `status`, `report`, the status page and the metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,10 +22,10 @@ import numpy as np
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.client import ChainClient
 from allora_worker.chain.scores import inferer_score_ema, lowest_inferer_score, network_inference_at
-from allora_worker.extras import missing_extra
 from allora_worker.journal import CONFIRMED, Journal, Performance
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.errors import DataUnavailable, MarketError
+from allora_worker.model.losses import LossFn, UnknownLossMethod, loss_function
 from allora_worker.secrets import describe
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.perf_summary import summarize
@@ -50,36 +48,6 @@ def prediction_time(data_window: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@functools.cache
-def _loss_fn_factory() -> object:
-    """The SDK's `get_default_loss_fn`, imported the ordinary way, and only when a submission's
-    horizon has passed. The import runs `allora_sdk/__init__` (its whole worker stack, ~55 MB and
-    ~1 s of CPU, see bench/bench_cli.py): a daemon pays that once, a week after its first window,
-    not at start. Loading the subpackage by file path would save it, but that is an import-system
-    trick we do not play; the loss functions stay the SDK's own."""
-    from allora_sdk.loss_methods import get_default_loss_fn
-
-    return get_default_loss_fn
-
-
-def loss_functions_missing() -> str | None:
-    """None when the SDK's loss functions import (importing them: call it only when a loss is
-    due); else the one line saying which extra brings them (allora-sdk is not in the base install)."""
-    try:
-        _loss_fn_factory()
-    except ImportError as exc:
-        return missing_extra(exc) or f"the SDK's loss functions do not import: {exc}"
-    return None
-
-
-async def loss_of(method: str, truth: float, predicted: float) -> float:
-    fn = _loss_fn_factory()(method)  # type: ignore[operator]
-    value = fn(truth, predicted)
-    if inspect.isawaitable(value):
-        value = await value
-    return float(value)
-
-
 @dataclass
 class PerformanceTracker:
     """Fills the journal's performance, scores and balances tables; one `update()` per heartbeat."""
@@ -90,7 +58,8 @@ class PerformanceTracker:
     metrics: WorkerMetrics
     address: str
     _loss_method: dict[int, str] = field(default_factory=dict)
-    _said_no_losses: bool = False
+    # None: the topic's loss method is unknown, or undefined on its values (said once, at warning).
+    _loss: dict[int, LossFn | None] = field(default_factory=dict)
 
     async def update(self) -> None:
         for runtime in self.runtimes:
@@ -118,8 +87,15 @@ class PerformanceTracker:
         if not pending:
             return
         if topic_id not in self._loss_method:
-            self._loss_method[topic_id] = (await self.client.topic(topic_id)).loss_method or "zptae"
-        method = self._loss_method[topic_id]
+            method = (await self.client.topic(topic_id)).loss_method or "zptae"
+            self._loss_method[topic_id] = method
+            try:
+                self._loss[topic_id] = loss_function(method)
+            except UnknownLossMethod as exc:
+                self._no_losses(topic_id, str(exc))
+        method, loss = self._loss_method[topic_id], self._loss[topic_id]
+        if loss is None:
+            return
         horizon = runtime.current_bundle().horizon_hours
         now = runtime.clock.now()
         for entry in pending:
@@ -129,30 +105,34 @@ class PerformanceTracker:
             target_open = last_open + timedelta(hours=horizon)
             if target_open + timedelta(hours=1) > now:
                 continue  # the horizon has not passed yet (entries are in nonce order: so neither later ones)
-            advice = loss_functions_missing()
-            if advice is not None:
-                # A base install submits without the SDK; only these figures need it. Said once.
-                if not self._said_no_losses:
-                    log.warning("realized losses are not computed (scores, balance and runway are): %s", advice)
-                    self._said_no_losses = True
-                return
             realized = await asyncio.to_thread(_realized, runtime, last_open, horizon)
             if realized is None:
                 continue
             predicted = float(entry.value)  # type: ignore[arg-type]
             network = await network_inference_at(self.client, topic_id, entry.nonce)
+            try:
+                ours, zero = loss(realized, predicted), loss(realized, 0.0)
+                theirs = loss(realized, network) if network is not None else None
+            except ValueError as exc:  # bce or poisson on a log-return: outside the loss's domain
+                self._no_losses(topic_id, f"{method} is undefined on realized {realized:+.6f} "
+                                          f"(predicted {predicted:+.6f}): {exc}")
+                return
             perf = Performance(
                 topic_id=topic_id, nonce=entry.nonce, predicted=predicted, realized=realized,
-                network_value=network, loss_method=method,
-                loss=await loss_of(method, realized, predicted),
-                loss_zero=await loss_of(method, realized, 0.0),
-                loss_network=await loss_of(method, realized, network) if network is not None else None,
+                network_value=network, loss_method=method, loss=ours, loss_zero=zero, loss_network=theirs,
                 target_time=(target_open + timedelta(hours=1)).timestamp(), computed_at=time.time(),
             )
             self.journal.record_performance(perf)
             log.info("topic %d nonce %d: realized %+.6f vs our %+.6f: %s loss %.6g (zero %.6g, network %s)",
                      topic_id, entry.nonce, realized, predicted, method, perf.loss, perf.loss_zero,
                      f"{perf.loss_network:.6g}" if perf.loss_network is not None else "n/a")
+
+    def _no_losses(self, topic_id: int, why: str) -> None:
+        """Said once per topic: its realized losses are not computed for the rest of this run (the
+        loss method is read once per run); its scores, the balance and the runway still are."""
+        self._loss[topic_id] = None
+        log.warning("topic %d: realized losses are not computed (scores, balance and runway are): %s",
+                    topic_id, why)
 
     def export(self) -> None:
         summary = summarize(self.journal, [r.topic_id for r in self.runtimes])
