@@ -68,6 +68,9 @@ _ALLOWED: dict[str | None, frozenset[str]] = {
     NOT_ADMITTED: frozenset(),
 }
 
+# Columns a transition leaves as they are when given None (the prediction and its provenance).
+_KEPT_WHEN_NONE = frozenset({"value", "model_hash", "model_version", "data_window"})
+
 # SQLite page cache per journal connection, KiB.
 JOURNAL_CACHE_KIB = 256
 
@@ -151,6 +154,16 @@ class Entry:
     @property
     def in_flight(self) -> bool:
         return self.state in IN_FLIGHT
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A cycle's prediction and its provenance, as `record_prediction` and `mark_signed` store them."""
+
+    value: str
+    model_hash: str | None = None
+    model_version: str | None = None
+    data_window: str | None = None
 
 
 @dataclass(frozen=True)
@@ -423,12 +436,20 @@ class Journal:
 
     def mark_signed(
         self, topic_id: int, nonce: int, *, txhash: str, tx_bytes: bytes, sequence: int,
-        value: str | None = None,
+        value: str | None = None, model_hash: str | None = None, model_version: str | None = None,
+        data_window: str | None = None,
     ) -> Entry:
-        """The tx is signed; its hash and bytes are stored so a restart can find or re-send it."""
+        """The tx is signed; its hash and bytes are stored so a restart can find or re-send it.
+
+        The prediction's provenance (model hash and version, data window) may come along: the
+        cycle stores it here, in the same transaction as the signed tx, instead of in one of its
+        own (`record_prediction`), since nothing leaves the process between predicting and signing.
+        None keeps what the row holds.
+        """
         return self._transition(
             topic_id, nonce, SIGNED, txhash=txhash, tx_bytes=tx_bytes, sequence=sequence,
-            value=value, chain_code=None, codespace=None, error=None,
+            value=value, model_hash=model_hash, model_version=model_version, data_window=data_window,
+            chain_code=None, codespace=None, error=None,
         )
 
     def mark_broadcast(self, topic_id: int, nonce: int, *, txhash: str) -> Entry:
@@ -536,9 +557,21 @@ class Journal:
 
     def record_score(self, topic_id: int, *, score: float | None, lowest: float | None,
                      at: float | None = None) -> None:
+        self.record_samples(scores={topic_id: (score, lowest)}, at=at)
+
+    def record_samples(self, *, balance: int | None = None,
+                       scores: dict[int, tuple[float | None, float | None]] | None = None,
+                       at: float | None = None) -> None:
+        """One heartbeat's samples in one transaction: the wallet's balance (None: not read this
+        time) and, per topic, (our EMA score, the active set's lowest). Every commit costs the
+        disk a few fsyncs; these rows are history beside the ledger, written together."""
+        at = at if at is not None else time.time()
         with self._tx() as db:
-            db.execute("INSERT INTO scores (topic_id, at, score, lowest) VALUES (?,?,?,?)",
-                       (topic_id, at if at is not None else time.time(), score, lowest))
+            if balance is not None:
+                db.execute("INSERT INTO balances (at, uallo) VALUES (?,?)", (at, str(balance)))
+            for topic_id, (score, lowest) in (scores or {}).items():
+                db.execute("INSERT INTO scores (topic_id, at, score, lowest) VALUES (?,?,?,?)",
+                           (topic_id, at, score, lowest))
 
     def scores(self, topic_id: int) -> list[tuple[float, float | None, float | None]]:
         """(time, our EMA score, the active set's lowest), oldest first."""
@@ -546,9 +579,7 @@ class Journal:
         return [(r["at"], r["score"], r["lowest"]) for r in rows]
 
     def record_balance(self, uallo: int, at: float | None = None) -> None:
-        with self._tx() as db:
-            db.execute("INSERT INTO balances (at, uallo) VALUES (?,?)",
-                       (at if at is not None else time.time(), str(uallo)))
+        self.record_samples(balance=uallo, at=at)
 
     def balances(self) -> list[tuple[float, int]]:
         """(time, balance in uallo), oldest first."""
@@ -569,7 +600,7 @@ class Journal:
                 return _entry(row)
             if to not in _ALLOWED[frm]:
                 raise JournalError(f"topic {topic_id} nonce {nonce}: {frm} -> {to} is not allowed")
-            sets = {k: v for k, v in fields.items() if not (k == "value" and v is None)}
+            sets = {k: v for k, v in fields.items() if not (k in _KEPT_WHEN_NONE and v is None)}
             sets["state"] = to
             sets["updated_at"] = now
             cols = ", ".join(f"{k}=?" for k in sets)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from allora_worker.chain import errors as E
-from allora_worker.journal import BROADCAST, CONFIRMED, MISSED, REJECTED, SIGNED, Journal
+from allora_worker.journal import BROADCAST, CONFIRMED, MISSED, REJECTED, SIGNED, Journal, Prediction
 from allora_worker.worker.reconcile import reconcile, submit_journaled
 from allora_worker.worker.wallet_guard import WalletInUse
 
@@ -112,6 +112,45 @@ async def test_journaled_submit_maps_outcomes(env: Env, journal: Journal) -> Non
     again_here = journal.get(67, nonce)
     assert again_here is not None and again_here.state == CONFIRMED
     assert len(_ours(env, 67, nonce)) == 1
+
+
+def _commits(journal: Journal) -> list[str]:
+    """Every COMMIT the SQLite journal sends from now on (each costs the disk its fsyncs)."""
+    seen: list[str] = []
+    journal._db.set_trace_callback(lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    return seen
+
+
+PREDICTION = Prediction("0.123", model_hash="ab" * 32, model_version="1.2.3",
+                        data_window="replay:2025-01-01T00:00:00+00:00..2025-01-08T00:00:00+00:00#0123456789abcdef")
+
+
+async def test_the_prediction_is_journaled_with_the_signed_tx_in_one_commit(env: Env, journal: Journal) -> None:
+    c = env.make_client()
+    nonce = await env.open_nonce(c, 67)
+    journal.claim(67, nonce)
+    commits = _commits(journal)
+    done = await submit_journaled(c, journal, 67, nonce, 0.123, prediction=PREDICTION)
+    # signed (with the prediction), broadcast, confirmed: no commit of the prediction's own.
+    assert len(commits) == 3, commits
+    assert done.state == CONFIRMED and done.value == "0.123"
+    assert (done.model_hash, done.model_version, done.data_window) == \
+        (PREDICTION.model_hash, PREDICTION.model_version, PREDICTION.data_window)
+    assert [e.to_state for e in journal.events(67, nonce)] == ["claimed", "signed", "broadcast", "confirmed"]
+
+
+async def test_an_attempt_refused_before_signing_keeps_its_prediction(env: Env, journal: Journal) -> None:
+    stranger = new_wallet()
+    env.devnet.fund(stranger.address, FUNDS)
+    c = env.make_client(wallet=stranger)
+    nonce = await env.open_nonce(c, 67)
+    journal.claim(67, nonce)
+    with pytest.raises(E.NotRegistered):
+        await submit_journaled(c, journal, 67, nonce, 0.123, prediction=PREDICTION)
+    e = journal.get(67, nonce)
+    assert e is not None and e.state == REJECTED and e.txhash is None
+    assert (e.value, e.model_hash, e.model_version, e.data_window) == \
+        (PREDICTION.value, PREDICTION.model_hash, PREDICTION.model_version, PREDICTION.data_window)
 
 
 async def test_journaled_submit_records_fatal_and_reraises(env: Env, journal: Journal) -> None:

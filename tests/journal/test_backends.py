@@ -147,11 +147,25 @@ def _performance_round_trip(j: Journal) -> None:
     j.record_balance(big, at=1.0)
     j.record_balance(big - 7, at=2.0)
     assert j.balances() == [(1.0, big), (2.0, big - 7)]
+    # One heartbeat's samples together (one transaction): the balance and every topic's scores.
+    j.record_samples(balance=big - 9, scores={67: (0.2, -0.1), 68: (None, None)}, at=3.0)
+    j.record_samples(scores={67: (0.3, 0.0)}, at=4.0)  # the balance unread this time
+    assert j.balances() == [(1.0, big), (2.0, big - 7), (3.0, big - 9)]
+    assert j.scores(67) == [(3.0, 0.2, -0.1), (4.0, 0.3, 0.0), (5.0, 0.1, -0.2)]
+    assert j.scores(68) == [(3.0, None, None)]
 
 
 def test_performance_tables_on_sqlite(tmp_path: Path) -> None:
     with Journal(tmp_path / "journal.sqlite") as j:
         _performance_round_trip(j)
+
+
+def test_a_heartbeats_samples_are_one_commit_on_sqlite(tmp_path: Path) -> None:
+    with Journal(tmp_path / "journal.sqlite") as j:
+        commits: list[str] = []
+        j._db.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+        j.record_samples(balance=10**20, scores={67: (0.2, -0.1), 68: (0.1, 0.0)}, at=3.0)
+        assert len(commits) == 1, commits
 
 
 def test_performance_tables_on_postgres(pg_url: str) -> None:

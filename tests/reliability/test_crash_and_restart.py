@@ -47,6 +47,12 @@ def test_kill9_at_each_step_then_restart_submits_exactly_once(make_rig, point: s
     [entry] = rig.journal_entries()
     assert entry.state == AFTER_CRASH[point]
     nonce = entry.nonce
+    # The prediction and its provenance become durable in the transaction of the signed tx (one
+    # commit a window fewer), never apart from it: a crash before signing left no value behind.
+    if point == "claimed":
+        assert entry.value is None and entry.model_hash is None and entry.data_window is None, entry
+    else:
+        assert entry.value and entry.model_hash and entry.data_window, entry
     assert nonce in rig.open_nonces(), "the crash came too late for this test to mean anything"
 
     restarted = rig.start(config)
@@ -59,6 +65,7 @@ def test_kill9_at_each_step_then_restart_submits_exactly_once(make_rig, point: s
     rig.assert_no_duplicates()
     by_nonce = {e.nonce: e for e in rig.journal_entries()}
     assert by_nonce[nonce].state == CONFIRMED and by_nonce[nonce].txhash == accepted.txhash
+    assert by_nonce[nonce].value and by_nonce[nonce].model_hash and by_nonce[nonce].data_window
     if point == "broadcast" or point == "before_confirm":
         # The tx that was in the mempool when the process died is the one that landed.
         assert by_nonce[nonce].attempts == 1

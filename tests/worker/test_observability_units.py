@@ -13,7 +13,7 @@ import pytest
 
 from allora_worker.config import load_settings, validate
 from allora_worker.worker.health import HealthServer, HealthState
-from allora_worker.worker.heartbeat import RunCounters, read_heartbeat, write_heartbeat
+from allora_worker.worker.heartbeat import HeartbeatFile, RunCounters, read_heartbeat, write_heartbeat
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.sdnotify import SystemdNotifier
 from tests.conftest import TEST_MNEMONIC
@@ -80,6 +80,29 @@ def test_heartbeat_file_is_replaced_atomically_and_readable(tmp_path: Path) -> N
     beat = read_heartbeat(tmp_path)
     assert beat is not None and beat["cycles"] == 3 and beat["outcomes"] == {"accepted": 1}
     assert beat["last_tx_hashes"] == ["AB" * 32]
+    assert [p.name for p in tmp_path.iterdir()] == ["heartbeat.json"]
+
+
+def test_heartbeat_file_is_rewritten_on_a_change_or_once_it_is_old(tmp_path: Path) -> None:
+    counters = RunCounters()
+    beats = HeartbeatFile(tmp_path, refresh_s=10.0, min_interval_s=1.0)
+    assert beats.beat(counters, {"healthy": True}, now=100.0)
+    written = read_heartbeat(tmp_path)
+    assert written is not None and written["healthy"] is True
+    # Iterations that change nothing leave the file alone until it is refresh_s old...
+    assert not beats.beat(counters, {"healthy": True}, now=101.5)
+    assert not beats.beat(counters, {"healthy": True}, now=109.9)
+    assert read_heartbeat(tmp_path) == written
+    assert beats.beat(counters, {"healthy": True}, now=110.0)
+    # ... a change is written at the next iteration a second after the last write ...
+    counters.cycles += 1
+    assert not beats.beat(counters, {"healthy": True}, now=110.5)
+    assert beats.beat(counters, {"healthy": True}, now=111.0)
+    assert read_heartbeat(tmp_path)["cycles"] == 1  # type: ignore[index]
+    assert beats.beat(counters, {"healthy": False}, now=112.0)
+    assert read_heartbeat(tmp_path)["healthy"] is False  # type: ignore[index]
+    # ... and a forced beat (start, the hourly HEARTBEAT line) always is.
+    assert beats.beat(counters, {"healthy": False}, now=112.1, force=True)
     assert [p.name for p in tmp_path.iterdir()] == ["heartbeat.json"]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.canonical import canonical_decimal
 from allora_worker.chain.client import Cadence, ChainClient
-from allora_worker.journal import CONFIRMED, MISSED, NOT_ADMITTED, REJECTED, Entry, Journal, JournalError
+from allora_worker.journal import CONFIRMED, MISSED, NOT_ADMITTED, REJECTED, Entry, Journal, JournalError, Prediction
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.errors import DataUnavailable, MarketError
 from allora_worker.model.errors import BundleError
@@ -108,13 +108,15 @@ async def run_cycle(
     data_window = None if window is None else \
         f"{window.source_name}:{window.first_open_time.isoformat()}..{window.last_open_time.isoformat()}" \
         f"#{window.data_hash[:16]}"
-    journal.record_prediction(topic_id, nonce, value=value, model_hash=predictor.content_hash,
-                              model_version=predictor.model_version, data_window=data_window)
+    prediction = Prediction(value, model_hash=predictor.content_hash, model_version=predictor.model_version,
+                            data_window=data_window)
     log.info("topic %d nonce %d: prediction %s from %s (model %s, last candle %s)", topic_id, nonce, value,
              window.source_name if window is not None else "the predictor", predictor.content_hash[:12],
              window.last_open_time.isoformat() if window is not None else "not read")
 
     if dry_run:
+        journal.record_prediction(topic_id, nonce, value=value, model_hash=prediction.model_hash,
+                                  model_version=prediction.model_version, data_window=data_window)
         signed = await _dry_run_sign(client, topic_id, nonce, value)
         journal.mark_rejected(topic_id, nonce, error="dry run: signed, not broadcast")
         log.info("DRY RUN topic %d nonce %d: signed tx %s (%d bytes, sequence %d, fee %d) not broadcast",
@@ -123,7 +125,7 @@ async def run_cycle(
 
     try:
         final = await submit_journaled(client, journal, topic_id, nonce, value, confirm_timeout_s=confirm_timeout_s,
-                                       cadence=cadence)
+                                       cadence=cadence, prediction=prediction)
     except chain_errors.TopicFatal:
         raise  # the topic's loop stops (scheduler); nothing more for this window
     except chain_errors.Fatal as exc:

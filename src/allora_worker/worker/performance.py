@@ -61,10 +61,20 @@ class PerformanceTracker:
     # None: the topic's loss method is unknown, or undefined on its values (said once, at warning).
     _loss: dict[int, LossFn | None] = field(default_factory=dict)
 
-    async def update(self) -> None:
+    async def update(self, balance: int | None = None) -> None:
+        """Scores of every topic and `balance` (read by the caller; None: not read) in one journal
+        transaction, then the realized losses whose horizon passed."""
+        scores: dict[int, tuple[float | None, float | None]] = {}
         for runtime in self.runtimes:
             try:
-                await self._score(runtime)
+                scores[runtime.topic_id] = await self._score(runtime)
+            except chain_errors.ChainError as exc:
+                log.debug("topic %d: performance update postponed: %s", runtime.topic_id, describe(exc))
+        self.journal.record_samples(balance=balance, scores=scores)
+        for runtime in self.runtimes:
+            if runtime.topic_id not in scores:
+                continue
+            try:
                 await self._realize(runtime)
             except (chain_errors.ChainError, DataUnavailable, MarketError) as exc:
                 log.debug("topic %d: performance update postponed: %s", runtime.topic_id, describe(exc))
@@ -73,11 +83,11 @@ class PerformanceTracker:
     def record_balance(self, uallo: int) -> None:
         self.journal.record_balance(uallo)
 
-    async def _score(self, runtime: TopicRuntime) -> None:
+    async def _score(self, runtime: TopicRuntime) -> tuple[float | None, float | None]:
         topic_id = runtime.topic_id
         score = await inferer_score_ema(self.client, topic_id, self.address)
         lowest = await lowest_inferer_score(self.client, topic_id)
-        self.journal.record_score(topic_id, score=score, lowest=lowest)
+        return score, lowest
 
     async def _realize(self, runtime: TopicRuntime) -> None:
         topic_id = runtime.topic_id

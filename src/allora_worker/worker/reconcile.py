@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from allora_worker.chain import errors as E
 from allora_worker.chain.client import Cadence, ChainClient, SignedTx
-from allora_worker.journal import BROADCAST, CLAIMED, SIGNED, Entry, Journal
+from allora_worker.journal import BROADCAST, CLAIMED, SIGNED, Entry, Journal, Prediction
 from allora_worker.secrets import describe
 from allora_worker.worker.wallet_guard import landed_here, refusal
 
@@ -46,18 +46,26 @@ async def submit_journaled(
     *,
     confirm_timeout_s: float | None = None,
     cadence: Cadence | None = None,
+    prediction: Prediction | None = None,
 ) -> Entry:
     """Submit a claimed (topic, nonce) with the journal in the loop. Returns the final entry.
 
-    Raises only `Fatal` (after journaling it as rejected): the operator must act.
+    `prediction` (the value's provenance) is journaled with the signed tx, in its transaction
+    (one commit fewer per window than a transaction of its own); an attempt that ends before
+    signing journals it before its outcome. Raises only `Fatal` (after journaling it as
+    rejected): the operator must act.
     """
     entry = journal.get(topic_id, nonce)
     if entry is None or entry.state != CLAIMED:
         raise ValueError(f"topic {topic_id} nonce {nonce} must be claimed first (is {entry and entry.state})")
 
+    provenance: dict[str, str | None] = {} if prediction is None else {
+        "model_hash": prediction.model_hash, "model_version": prediction.model_version,
+        "data_window": prediction.data_window}
+
     def on_signed(s: SignedTx) -> None:
         journal.mark_signed(topic_id, nonce, txhash=s.txhash, tx_bytes=s.tx_bytes, sequence=s.sequence,
-                            value=s.value)
+                            value=s.value, **provenance)
 
     def on_broadcast(s: SignedTx) -> None:
         journal.mark_broadcast(topic_id, nonce, txhash=s.txhash)
@@ -66,6 +74,14 @@ async def submit_journaled(
         result = await client.submit(topic_id, nonce, value, on_signed=on_signed, on_broadcast=on_broadcast,
                                      confirm_timeout_s=confirm_timeout_s, cadence=cadence)
     except Exception as exc:
+        if prediction is not None:
+            current = journal.get(topic_id, nonce)
+            if current is not None and current.state == CLAIMED:
+                # Nothing was signed: the outcome (rejected, missed, already on chain) still
+                # says which prediction it was about.
+                journal.record_prediction(topic_id, nonce, value=prediction.value, model_hash=prediction.model_hash,
+                                          model_version=prediction.model_version,
+                                          data_window=prediction.data_window)
         return await _record_failure(journal, client, topic_id, nonce, exc)
     return await _settle_landed(journal, client, topic_id, nonce, txhash=result.txhash, height=result.height)
 

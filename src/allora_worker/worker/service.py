@@ -37,7 +37,7 @@ from allora_worker.market.clock import Clock
 from allora_worker.secrets import describe
 from allora_worker.worker.cycle import CycleCounter, CycleResult
 from allora_worker.worker.health import HealthServer, HealthState
-from allora_worker.worker.heartbeat import RunCounters, write_heartbeat
+from allora_worker.worker.heartbeat import HeartbeatFile, RunCounters, write_heartbeat
 from allora_worker.worker.in_doubt import first_safe_nonce
 from allora_worker.worker.metrics import WorkerMetrics
 from allora_worker.worker.performance import PerformanceTracker
@@ -61,9 +61,12 @@ STOP_GRACE_SECONDS = 7.0
 # Pre-flight while no endpoint answers: asked again after this long, doubling up to the max.
 PREFLIGHT_RETRY_START_S = 2.0
 PREFLIGHT_RETRY_MAX_S = 60.0
-# heartbeat.json is rewritten after every loop iteration, but not more often than this: a devnet
-# polls many times a second, and the file only needs to tell "alive" from "stuck".
+# heartbeat.json is rewritten after a loop iteration that changed what it says, but not more often
+# than this: a devnet polls many times a second, and the file only needs to tell "alive" from "stuck".
 HEARTBEAT_FILE_MIN_INTERVAL_S = 1.0
+# ... and after an iteration that changed nothing, once this old (or a quarter of
+# health.stall_seconds, the age at which `status` calls the loop stuck, if that is shorter).
+HEARTBEAT_FILE_REFRESH_S = 10.0
 
 
 @dataclass
@@ -134,7 +137,9 @@ class WorkerService:
         # Nonces below this are not submitted (a new journal while a tx of ours is pending).
         self._not_before: int | None = None
         self.ready = threading.Event()
-        self._last_beat = 0.0
+        self._heartbeat_file = HeartbeatFile(
+            settings.state_dir, min_interval_s=HEARTBEAT_FILE_MIN_INTERVAL_S,
+            refresh_s=min(HEARTBEAT_FILE_REFRESH_S, settings.health.stall_seconds / 4))
         self._beat_failed = False
         self._balance_failed = False
         self._tracker: PerformanceTracker | None = None
@@ -639,8 +644,8 @@ class WorkerService:
     async def _heartbeat(self, client: ChainClient) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
-            await self._refresh_balance(client)
-            await self._track()
+            # The balance is journaled with the scores, in one transaction.
+            await self._track(await self._refresh_balance(client, record=False))
             outcomes = ", ".join(f"{k}={v}" for k, v in sorted(self.counters.outcomes.items())) or "none yet"
             last_tx = self.counters.last_tx_hashes[-1] if self.counters.last_tx_hashes else "none"
             log.info("💓 HEARTBEAT: up %s, %d cycles, outcomes: %s, last tx %s",
@@ -655,18 +660,15 @@ class WorkerService:
         return lambda: require_free_space(settings.state_dir, settings.state_min_free_kib * 1024)
 
     def _beat(self, force: bool = False) -> None:
-        """Rewrite heartbeat.json: after every loop iteration (at most once a second), so `status`
-        and a probe see a live daemon within one iteration, and a stale file means a stuck one."""
-        now = time.monotonic()
-        if not force and now - self._last_beat < HEARTBEAT_FILE_MIN_INTERVAL_S:
-            return
-        self._last_beat = now
+        """Offer heartbeat.json a rewrite after every loop iteration: `status` and a probe see what
+        changed within an iteration (a second at most), and a file older than its refresh period
+        (`HeartbeatFile`) means a stuck loop."""
         healthy, detail = self.health.verdict()
         try:
-            write_heartbeat(self.settings.state_dir, self.counters, {
+            self._heartbeat_file.beat(self.counters, {
                 **self._heartbeat_extra, "state": "running", "healthy": healthy, "problems": detail.get("problems", []),
                 "windows_without_success": detail.get("windows_without_success", {}),
-            })
+            }, force=force)
         except OSError as exc:
             if not self._beat_failed:
                 log.warning("cannot write the heartbeat file: %s", exc)
@@ -703,28 +705,32 @@ class WorkerService:
         lease = self._lease
         return lease is None or (not self._lease_lost and lease.valid())
 
-    async def _track(self) -> None:
-        """Realized losses, scores, runway: never allowed to disturb the heartbeat or the loops."""
+    async def _track(self, balance: int | None = None) -> None:
+        """Realized losses, scores, runway (and `balance`, when read): never allowed to disturb the
+        heartbeat or the loops."""
         if self._tracker is None or not self._may_record():
             return
         try:
-            await self._tracker.update()
+            with contextlib.suppress(FencedOut):  # the lease may run out between the check and the write
+                await self._tracker.update(balance)
         except Exception as exc:
             log.warning("performance tracking failed this time: %s", describe(exc))
 
-    async def _refresh_balance(self, client: ChainClient) -> None:
+    async def _refresh_balance(self, client: ChainClient, *, record: bool = True) -> int | None:
+        """The wallet's balance into the metrics (and the journal when `record`); None when unread."""
         try:
             balance = await client.balance()
             self.metrics.balance.set(balance)
-            if self._tracker is not None and self._may_record():
+            if record and self._tracker is not None and self._may_record():
                 with contextlib.suppress(FencedOut):  # the lease may run out between the check and the write
                     self._tracker.record_balance(balance)
         except Exception as exc:
             # Once per failing stretch: during an outage the topic loops already said so.
             (log.debug if self._balance_failed else log.warning)("balance query failed: %s", describe(exc))
             self._balance_failed = True
-        else:
-            self._balance_failed = False
+            return None
+        self._balance_failed = False
+        return balance
 
     # -- words for people --------------------------------------------------------------------
 
