@@ -232,7 +232,7 @@ class Journal:
         # keeps every page it writes: RSS grew with the file for the first ~1,500 windows
         # (bench/bench_journal_memory.py). A small cache keeps a months-long run flat.
         self._db.execute(f"PRAGMA cache_size=-{JOURNAL_CACHE_KIB}")
-        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}").fetchall()  # returns a row
         # Before the migrations: every write transaction (theirs too) touches the identity row.
         self._db.execute(journal_identity.IDENTITY_DDL)
         self._migrate()
@@ -265,19 +265,35 @@ class Journal:
             changes = self._db.total_changes
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            if self._db.total_changes == changes:
-                # Nothing written (a read-only caller such as `status`, a no-op migration): no frame.
+                written = self._db.total_changes != changes
+                if written:
+                    # Every transaction carries the journal's tag (journal_identity: how a foreign
+                    # WAL is told from ours).
+                    self._db.execute(journal_identity.TOUCH_SQL)
+                # A read-only caller (`status`, a no-op migration) commits no frame.
                 self._db.execute("COMMIT")
-                return
-            # Every transaction carries the journal's tag (journal_identity: how a foreign WAL is
-            # told from ours), then is copied into the database file at once: the WAL stays
-            # about one transaction long, and losing it loses nothing already checkpointed.
-            self._db.execute(journal_identity.TOUCH_SQL)
-            self._db.execute("COMMIT")
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except BaseException:
+                # Also when COMMIT itself failed (a statement still in progress, disk I/O): SQLite
+                # then leaves the transaction open, and without this ROLLBACK every later BEGIN
+                # would fail ("cannot start a transaction within a transaction") for the life of
+                # the process. The caller sees this write fail; the next one starts clean.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            if written:
+                # Copied into the database file at once: the WAL stays about one transaction
+                # long, and losing it loses nothing already checkpointed. The pragma returns a
+                # row; it is read to the end so that no statement stays in progress on this
+                # connection (an unread one, kept alive by any holder, makes the next COMMIT fail).
+                try:
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.OperationalError as exc:
+                    # The commit above is durable (synchronous=FULL): a checkpoint that cannot run
+                    # now (a read still open on this connection) is left to the next commit's,
+                    # which copies this transaction too. Raising would tell the caller a durable
+                    # write failed. Anything else (disk full, I/O) is still raised.
+                    if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                        raise
 
     # -- identity (journal_guard checks it at start) -------------------------------------------
 

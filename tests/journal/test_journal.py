@@ -131,6 +131,73 @@ def test_database_is_wal_full_sync_and_a_small_page_cache(tmp_path: Path) -> Non
     j.close()
 
 
+class _KeepsEveryCursor:
+    """The journal's connection, with every cursor it hands out kept referenced, as any holder can
+    keep one for a moment (a traceback, a debugger, `gc.get_objects()` in another thread): a
+    statement whose rows were not read to the end then stays in progress."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self.cursors: list[sqlite3.Cursor] = []
+
+    def execute(self, *args: object) -> sqlite3.Cursor:
+        cursor = self._db.execute(*args)  # type: ignore[arg-type]
+        self.cursors.append(cursor)
+        return cursor
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+
+def test_a_write_leaves_no_statement_in_progress(tmp_path: Path) -> None:
+    # Each write ran `PRAGMA wal_checkpoint` and never read its row: with that cursor alive, the
+    # next COMMIT failed ("SQL statements in progress").
+    j = Journal(tmp_path / "j.sqlite")
+    j._db = _KeepsEveryCursor(j._db)  # type: ignore[assignment]
+    j.record_balance(100, at=1.0)
+    j.claim(67, 500)
+    j.mark_signed(67, 500, txhash="AA" * 32, tx_bytes=b"raw", sequence=3)
+    j.record_balance(80, at=2.0)
+    assert j.balances() == [(1.0, 100), (2.0, 80)]
+    assert j.get(67, 500).state == "signed"  # type: ignore[union-attr]
+    j.close()
+
+
+def test_a_failed_commit_is_rolled_back_and_the_journal_stays_writable(tmp_path: Path) -> None:
+    # A COMMIT that fails leaves SQLite's transaction open; before the rollback every later write
+    # failed with "cannot start a transaction within a transaction", for the life of the daemon.
+    # The failure seen for real: an unread `PRAGMA wal_checkpoint` cursor kept alive by a holder.
+    j = Journal(tmp_path / "j.sqlite")
+    j.record_balance(100, at=1.0)
+    unread = j._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    with pytest.raises(sqlite3.OperationalError, match="in progress"):
+        j.record_balance(80, at=2.0)
+    assert not j._db.in_transaction
+    del unread
+    j.record_balance(70, at=3.0)
+    j.claim(67, 501)
+    assert j.balances() == [(1.0, 100), (3.0, 70)]  # the failed write left nothing behind
+    assert j.get(67, 501).state == "claimed"  # type: ignore[union-attr]
+    j.close()
+
+
+def test_a_write_with_a_read_open_on_the_connection_returns_once_durable(tmp_path: Path) -> None:
+    # COMMIT succeeds beside an open read, but the checkpoint after it cannot run ("database table
+    # is locked"): raising there told the caller that a durable write had failed.
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    j.record_balance(100, at=1.0)
+    j.record_balance(90, at=2.0)
+    reader = j._db.execute("SELECT version FROM schema_migrations ORDER BY version")
+    reader.fetchone()  # stopped halfway
+    j.record_balance(80, at=3.0)
+    del reader
+    j.record_balance(70, at=4.0)  # its checkpoint copies both
+    j.close()
+    with Journal(path) as again:
+        assert again.balances() == [(1.0, 100), (2.0, 90), (3.0, 80), (4.0, 70)]
+
+
 _CRASH_WRITER = textwrap.dedent(
     """
     import os, signal, sys
