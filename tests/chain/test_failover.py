@@ -8,11 +8,14 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from allora_worker.chain import endpoints
 from allora_worker.chain import errors as E
 from allora_worker.chain.endpoints import EndpointError, EndpointPool, parse_endpoint
+from allora_worker.chain.protos import GetNodeInfoRequest, TendermintStub
 
 from .conftest import Env
 
@@ -152,3 +155,36 @@ async def test_rounds_retry_quick_failures_not_timeouts_nor_the_chains_answers()
     with pytest.raises(E.QueryFailed):
         await pool.call("q", failing(GRPCError(Status.NOT_FOUND, "no such topic")))
     assert len(calls) == 1
+
+
+def _closed_streams_remembered(channel: object) -> int:
+    # grpclib's Channel -> its H2Protocol -> grpclib's Connection -> h2's H2Connection, whose
+    # table of closed streams is what grew (h2/connection.py, _closed_streams).
+    return len(channel._protocol.processor.connection._connection._closed_streams)  # type: ignore[attr-defined]
+
+
+async def test_a_long_lived_channel_is_redialed_so_h2_forgets_old_streams(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(endpoints, "CALLS_PER_CONNECTION", 20)
+    c = env.make_client()
+    ep = c.pool.endpoints[0]
+    seen = 0
+    for _ in range(60):
+        await c.node_chain_id()
+        assert ep.channel is not None
+        seen = max(seen, _closed_streams_remembered(ep.channel))
+    assert seen <= 20  # before the redial: 60, one per call, for the channel's whole life
+    # A redial never closes a channel under a call in flight: each call ends on the channel it
+    # started on. (The devnet holds each call 0.3 s, so later calls start while earlier ones run;
+    # a channel closed under them reconnects on its own and is never closed again: a leak.)
+    env.devnet.faults.latency = {"GetNodeInfo": 0.3}
+    kept: list[bool] = []
+
+    async def node_info(channel: Channel, timeout: float) -> str:
+        answer = await TendermintStub(channel).get_node_info(GetNodeInfoRequest(), timeout=timeout)
+        kept.append(ep.channel is channel)
+        return answer.default_node_info.network
+
+    answers = await asyncio.gather(*(c.pool.call("GetNodeInfo", node_info) for _ in range(45)))
+    assert answers == [env.devnet.config.chain_id] * 45
+    assert kept == [True] * 45

@@ -36,6 +36,12 @@ _FAILOVER_STATUSES = frozenset(
 # A failed endpoint sits out for this long (doubling per consecutive failure, capped).
 _COOLDOWN_START_S = 1.0
 _COOLDOWN_MAX_S = 60.0
+# h2 remembers every stream a connection ever closed, up to 65,536 of them (h2/connection.py,
+# MAX_CLOSED_STREAMS; ~105 bytes each, ~8 MB at the cap): a channel kept for months grew by every
+# call it made, about 0.1 MB per 100 windows. A channel is dialed afresh after this many calls, at
+# a moment with no call in flight on it, which bounds that table at ~0.1 MB for one redial a
+# thousand calls.
+CALLS_PER_CONNECTION = 1000
 # Latency per endpoint (a moving average): a preferred endpoint slower than _SLOW_S gives way to
 # one _FASTER_FACTOR times faster, or to one not measured yet.
 _LATENCY_ALPHA = 0.3
@@ -74,10 +80,17 @@ class Endpoint:
     # Seconds per answered call, smoothed (None until it has answered once).
     latency_s: float | None = None
     channel: Channel | None = field(default=None, repr=False)
+    # Calls started on `channel`, and those not finished yet.
+    calls: int = 0
+    in_flight: int = 0
 
     def open(self) -> Channel:
+        if self.channel is not None and self.calls >= CALLS_PER_CONNECTION and not self.in_flight:
+            self.reset()
         if self.channel is None:
             self.channel = Channel(host=self.host, port=self.port, ssl=self.ssl, codec=_StrictProtoCodec())
+            self.calls = 0
+        self.calls += 1
         return self.channel
 
     def reset(self) -> None:
@@ -247,8 +260,13 @@ class EndpointPool:
             try:
                 # Our own deadline bounds everything, including a connect that never completes
                 # (asyncio.timeout, not wait_for: no extra task per request).
-                async with asyncio.timeout(self.call_timeout_s):
-                    result = await fn(ep.open(), self.call_timeout_s)
+                channel = ep.open()
+                ep.in_flight += 1
+                try:
+                    async with asyncio.timeout(self.call_timeout_s):
+                        result = await fn(channel, self.call_timeout_s)
+                finally:
+                    ep.in_flight -= 1
             except Exception as exc:
                 if isinstance(exc, GRPCError) and not is_transport_failure(exc):
                     # The node answered: the chain's verdict, the same on any other node.
