@@ -5,11 +5,13 @@
 Prints a markdown table (docs/BENCHMARKS.md): one row per figure, `median [min-max]` per driver,
 so a figure is never quoted without its spread. CPU is given per window and per accepted window:
 a driver stuck in a fixed wait does no work in the windows it misses, which lowers its CPU per
-window without making it cheaper per submission.
+window without making it cheaper per submission. Runs of 500 windows also get RSS by window range
+(median, spread and fitted slope), the figures behind "no growth over 500 windows".
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import sys
@@ -44,6 +46,38 @@ def second_half_rss(series: list[list[float]]) -> float:
     return statistics.median(p[1] for p in series if p[0] >= last / 2)
 
 
+# Window ranges of a long run's RSS: before the first horizon passes (no realized loss yet) and
+# after it, where "no growth" is judged. Printed only for runs that reach the range's end.
+RSS_RANGES = ((10, 160), (200, 500))
+
+
+def slope_per_100(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (window, MB) points, in MB per 100 windows."""
+    n = len(points)
+    mx = sum(w for w, _ in points) / n
+    my = sum(v for _, v in points) / n
+    var = sum((w - mx) ** 2 for w, _ in points)
+    return 100 * sum((w - mx) * (v - my) for w, v in points) / var if var else 0.0
+
+
+def rss_by_range(name: str, series: list[list[float]]) -> list[str]:
+    """Markdown rows: RSS median [min-max] and slope per window range, and the largest rise
+    between two points of the series (a step, as opposed to a creep)."""
+    rows = []
+    for lo, hi in RSS_RANGES:
+        pts = [(p[0], p[1]) for p in series if lo <= p[0] <= hi]
+        # The series has a point every 5 windows: a run of `hi` windows may end a few short of it.
+        if len(pts) < 3 or series[-1][0] < hi - 10:
+            continue
+        values = [v for _, v in pts]
+        rows.append(f"| {name} | {lo}-{hi} | {len(pts)} | {cell(values, '{:.1f}')} | "
+                    f"{slope_per_100(pts):+.2f} |")
+    if rows:
+        rise, at, to = max((b[1] - a[1], a[0], b[0]) for a, b in itertools.pairwise(series))
+        rows.append(f"| {name} | largest rise between two points | | {rise:+.1f} MB (windows {at:.0f}-{to:.0f}) | |")
+    return rows
+
+
 def main(paths: list[str]) -> None:
     reports: list[dict[str, Any]] = [json.loads(Path(p).read_text()) for p in paths]
     drivers = sorted({d for r in reports for d in r["drivers"]}, key=lambda d: (d != "ours", d))
@@ -70,6 +104,14 @@ def main(paths: list[str]) -> None:
               for r in reports if {"ours", "sdk"} <= set(r["drivers"]) and r["drivers"]["sdk"]["cpu_s_per_window"]]
     if ratios:
         print(f"| CPU per window, ours / sdk (same run) | {cell(ratios, '{:.2f}')} | |")
+    ranges = [row for p, r in zip(paths, reports, strict=True) for d in drivers
+              if d in r["drivers"] and r["drivers"][d].get("series")
+              for row in rss_by_range(f"{Path(p).name} {d}", r["drivers"][d]["series"])]
+    if ranges:
+        print()
+        print("| run | windows | points | RSS MB median [min-max] | slope, MB per 100 windows |")
+        print("|---|---|---|---|---|")
+        print("\n".join(ranges))
     print()
     for p, r in zip(paths, reports, strict=True):
         print(f"- {Path(p).name}: report written {r.get('when', '?')}, {r['devnet']['wall_seconds']} s")
