@@ -179,7 +179,8 @@ def render_markdown(ctx: ReportContext, plots: list[tuple[str, str]]) -> str:
         "",
         metrics_table_md(ctx.metrics),
         "",
-        "ZPTAE is the SDK's `make_zptae_loss` (alpha 0.25, beta 2, mse_norm 0.01, gamma 4), scale set "
+        "ZPTAE is computed by `model/losses.py`, the same function as the SDK's `make_zptae_loss` (alpha 0.25, beta 2, "
+        "mse_norm 0.01, gamma 4; checked against it by tests/model/test_losses.py), scale set "
         "to the std of the training fold's targets. Directional accuracy counts a prediction of exactly 0 as "
         "half a hit; its 95% Wilson interval uses the effective sample (rows / horizon), not the row count. "
         "BTC 7-day returns are close to unpredictable: differences inside these intervals are noise.",
