@@ -139,8 +139,9 @@ async def test_the_prediction_is_journaled_with_the_signed_tx_in_one_commit(env:
     assert [e.to_state for e in journal.events(67, nonce)] == ["claimed", "signed", "broadcast", "confirmed"]
 
 
-async def test_an_attempt_refused_before_signing_keeps_its_prediction(env: Env, journal: Journal) -> None:
-    stranger = new_wallet()
+async def test_an_attempt_refused_before_signing_is_rejected_with_its_reason_and_prediction(
+        env: Env, journal: Journal) -> None:
+    stranger = new_wallet()  # funded, not registered on topic 67
     env.devnet.fund(stranger.address, FUNDS)
     c = env.make_client(wallet=stranger)
     nonce = await env.open_nonce(c, 67)
@@ -148,21 +149,9 @@ async def test_an_attempt_refused_before_signing_keeps_its_prediction(env: Env, 
     with pytest.raises(E.NotRegistered):
         await submit_journaled(c, journal, 67, nonce, 0.123, prediction=PREDICTION)
     e = journal.get(67, nonce)
-    assert e is not None and e.state == REJECTED and e.txhash is None
+    assert e is not None and e.state == REJECTED and e.txhash is None and "register" in (e.error or "")
     assert (e.value, e.model_hash, e.model_version, e.data_window) == \
         (PREDICTION.value, PREDICTION.model_hash, PREDICTION.model_version, PREDICTION.data_window)
-
-
-async def test_journaled_submit_records_fatal_and_reraises(env: Env, journal: Journal) -> None:
-    stranger = new_wallet()
-    env.devnet.fund(stranger.address, FUNDS)
-    c = env.make_client(wallet=stranger)
-    nonce = await env.open_nonce(c, 67)
-    journal.claim(67, nonce)
-    with pytest.raises(E.NotRegistered):
-        await submit_journaled(c, journal, 67, nonce, 0.1)
-    e = journal.get(67, nonce)
-    assert e is not None and e.state == REJECTED and "register" in (e.error or "")
 
 
 async def test_dropped_tx_stays_in_flight_then_reconcile_lands_it(env: Env, journal: Journal) -> None:
