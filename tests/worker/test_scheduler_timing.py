@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import gc
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,7 +14,11 @@ import pytest
 from allora_worker.chain.timing import TopicTiming
 from allora_worker.journal import Journal
 from allora_worker.worker import scheduler
-from allora_worker.worker.scheduler import BlockTimer, TopicLoop
+from allora_worker.worker.cycle import CycleCounter, CycleResult
+from allora_worker.worker.health import HealthState
+from allora_worker.worker.heartbeat import RunCounters
+from allora_worker.worker.metrics import WorkerMetrics
+from allora_worker.worker.scheduler import BlockTimer, Shared, TopicLoop
 
 
 class FakeMonotonic:
@@ -191,3 +198,43 @@ def test_the_sleep_to_the_next_window_is_never_taken_without_a_grid_or_with_a_wi
     seconds.blocks.observe(210)
     seconds.highest_nonce, seconds._all_done = 200, True
     assert seconds.next_sleep() == pytest.approx(0.75)
+
+
+def _running_loop(journal: Journal, polls: Callable[[TopicLoop, asyncio.Event], list[CycleResult]]) -> TopicLoop:
+    """A topic loop over real shared parts whose poll is `polls` (the chain's part is not under test)."""
+    stop = asyncio.Event()
+    shared = Shared(client=SimpleNamespace(), journal=journal, metrics=WorkerMetrics(),  # type: ignore[arg-type]
+                    health=HealthState(), counters=RunCounters(), cycles=CycleCounter(), stop=stop)
+    loop = TopicLoop(SimpleNamespace(topic_id=67, settings=SimpleNamespace(poll_seconds=0.0)), shared)  # type: ignore[arg-type]
+
+    async def poll_once(*, newest_only: bool = False) -> list[CycleResult]:
+        return polls(loop, stop)
+
+    loop.poll_once = poll_once  # type: ignore[method-assign]
+    return loop
+
+
+def test_a_daemons_loop_keeps_no_cycle_results(journal: Journal) -> None:
+    # A daemon's loop runs for months: each result it kept stayed for its whole life (#18, RSS).
+    made: list[weakref.ref[CycleResult]] = []
+    alive_at_the_end: list[int] = []
+
+    def polls(loop: TopicLoop, stop: asyncio.Event) -> list[CycleResult]:
+        if len(made) == 50:
+            gc.collect()
+            alive_at_the_end.append(sum(ref() is not None for ref in made))
+            stop.set()
+            return []
+        result = CycleResult(67, 1000 + len(made), "accepted")
+        made.append(weakref.ref(result))
+        return [result]
+
+    returned = asyncio.run(_running_loop(journal, polls).run())
+    # At most the previous poll's result (still named while the next poll runs), never all 50.
+    assert len(alive_at_the_end) == 1 and alive_at_the_end[0] <= 1 and returned == []
+
+
+def test_a_loop_run_once_returns_its_results(journal: Journal) -> None:
+    # `--once` decides its exit code from them.
+    result = CycleResult(67, 1000, "accepted")
+    assert asyncio.run(_running_loop(journal, lambda loop, stop: [result]).run(once=True)) == [result]

@@ -248,7 +248,8 @@ class TopicLoop:
         return min(until + spb / 2, MAX_POLL_SECONDS, 0.75 * window_s)
 
     async def run(self, *, once: bool = False) -> list[CycleResult]:
-        """Until stop, the end time, or (once) one pass; returns the results of this loop's cycles."""
+        """Until stop, the end time, or (once) one pass; with `once`, returns that pass's cycle
+        results (without, nothing: each result has gone to `on_result` and the metrics)."""
         results: list[CycleResult] = []
         while not self.shared.stop.is_set():
             if self.until is not None and datetime.now(UTC) >= self.until:
@@ -260,7 +261,9 @@ class TopicLoop:
             try:
                 if self.shared.space_check is not None:
                     self.shared.space_check()
-                results.extend(await self.poll_once(newest_only=once or self.schedule == "interval"))
+                polled = await self.poll_once(newest_only=once or self.schedule == "interval")
+                if once:  # a daemon's loop would hold every result of its life: only `--once` reads them
+                    results.extend(polled)
             except chain_errors.ChainIdMismatch as exc:
                 self._chain_changed(ChainChanged(str(exc), reset=False))
                 break
