@@ -79,6 +79,9 @@ JOURNAL_CACHE_KIB = 256
 # SQLite's 4 MB auto-checkpoint on a small disk, and a deleted WAL loses nothing checkpointed.
 WAL_SIZE_LIMIT_BYTES = 256 * 1024
 
+# `balance_spent` splits a balance at its last nine digits.
+_LOW_DIGITS = 10**9
+
 # Error text is capped so a node that returns a megabyte of log cannot bloat the ledger.
 _MAX_ERROR_CHARS = 2000
 
@@ -194,6 +197,17 @@ class Performance:
     loss_network: float | None
     target_time: float  # unix time the realized value is measured at
     computed_at: float
+
+
+@dataclass(frozen=True)
+class PerformanceTotals:
+    """A topic's realized outcomes in sum (`Journal.performance_totals`)."""
+
+    evaluated: int
+    mean_loss: float
+    mean_loss_zero: float
+    mean_loss_network: float | None  # over the outcomes with a network inference; None: none had one
+    beats_zero: int  # outcomes whose loss is below the zero baseline's
 
 
 def _clean(text: str | None) -> str | None:
@@ -330,6 +344,14 @@ class Journal:
         """A read outside any write transaction; rows are readable by column name."""
         with self._lock:
             return list(self._db.execute(sql, args).fetchall())
+
+    def _ordered(self, sql: str, args: tuple[Any, ...], order: str, last: int | None) -> list[Any]:
+        """`sql`'s rows in `order` (ascending columns); with `last`, only the last that many (read
+        from the end of the index, so the rows before them are never fetched)."""
+        if last is None:
+            return self._query(f"{sql} ORDER BY {order}", args)
+        descending = ", ".join(f"{column.strip()} DESC" for column in order.split(","))
+        return self._query(f"{sql} ORDER BY {descending} LIMIT ?", (*args, last))[::-1]
 
     def _migrate(self) -> None:
         """Bring the schema to `journal_schema.LATEST`, one numbered migration per transaction."""
@@ -563,13 +585,36 @@ class Journal:
                  perf.computed_at),
             )
 
-    def performances(self, topic_id: int | None = None) -> list[Performance]:
+    def performances(self, topic_id: int | None = None, *, last: int | None = None) -> list[Performance]:
+        """Realized outcomes in (topic, nonce) order; `last`: only the last that many."""
         sql = "SELECT * FROM performance"
         args: tuple[Any, ...] = ()
         if topic_id is not None:
             sql, args = sql + " WHERE topic_id=?", (topic_id,)
-        rows = self._query(sql + " ORDER BY topic_id, nonce", args)
+        rows = self._ordered(sql, args, "topic_id, nonce", last)
         return [Performance(**{k: r[k] for k in Performance.__dataclass_fields__}) for r in rows]
+
+    def performance_totals(self) -> dict[int, PerformanceTotals]:
+        """Per topic with realized outcomes: their count, mean losses and wins over the zero
+        baseline, computed by the database (one row per topic however long the history)."""
+        rows = self._query(
+            "SELECT topic_id, COUNT(*) AS n, AVG(loss) AS ours, AVG(loss_zero) AS zero,"
+            " AVG(loss_network) AS network, SUM(CASE WHEN loss < loss_zero THEN 1 ELSE 0 END) AS beats"
+            " FROM performance GROUP BY topic_id")
+        return {int(r["topic_id"]): PerformanceTotals(
+            evaluated=int(r["n"]), mean_loss=float(r["ours"]), mean_loss_zero=float(r["zero"]),
+            mean_loss_network=None if r["network"] is None else float(r["network"]), beats_zero=int(r["beats"]),
+        ) for r in rows}
+
+    def unrealized(self, topic_id: int) -> list[Entry]:
+        """The topic's confirmed submissions with a value and a height but no realized outcome yet,
+        oldest first: what the performance tracker still has to score (only these rows are read)."""
+        rows = self._query(
+            "SELECT * FROM submissions s WHERE s.topic_id=? AND s.state=? AND s.value IS NOT NULL"
+            " AND s.height IS NOT NULL AND NOT EXISTS"
+            " (SELECT 1 FROM performance p WHERE p.topic_id=s.topic_id AND p.nonce=s.nonce)"
+            " ORDER BY s.nonce", (topic_id, CONFIRMED))
+        return [_entry(r) for r in rows]
 
     def record_score(self, topic_id: int, *, score: float | None, lowest: float | None,
                      at: float | None = None) -> None:
@@ -589,17 +634,43 @@ class Journal:
                 db.execute("INSERT INTO scores (topic_id, at, score, lowest) VALUES (?,?,?,?)",
                            (topic_id, at, score, lowest))
 
-    def scores(self, topic_id: int) -> list[tuple[float, float | None, float | None]]:
-        """(time, our EMA score, the active set's lowest), oldest first."""
-        rows = self._query("SELECT at, score, lowest FROM scores WHERE topic_id=? ORDER BY at", (topic_id,))
+    def scores(self, topic_id: int, *, last: int | None = None) -> list[tuple[float, float | None, float | None]]:
+        """(time, our EMA score, the active set's lowest), oldest first; `last`: only the last that many."""
+        rows = self._ordered("SELECT at, score, lowest FROM scores WHERE topic_id=?", (topic_id,), "at", last)
         return [(r["at"], r["score"], r["lowest"]) for r in rows]
 
     def record_balance(self, uallo: int, at: float | None = None) -> None:
         self.record_samples(balance=uallo, at=at)
 
-    def balances(self) -> list[tuple[float, int]]:
-        """(time, balance in uallo), oldest first."""
-        return [(r["at"], int(r["uallo"])) for r in self._query("SELECT at, uallo FROM balances ORDER BY at")]
+    def balances(self, *, first: int | None = None, last: int | None = None) -> list[tuple[float, int]]:
+        """(time, balance in uallo), oldest first; `first` or `last`: only the first or last that many."""
+        sql = "SELECT at, uallo FROM balances"
+        if first is not None:
+            rows = self._query(sql + " ORDER BY at LIMIT ?", (first,))
+        else:
+            rows = self._ordered(sql, (), "at", last)
+        return [(r["at"], int(r["uallo"])) for r in rows]
+
+    def balance_spent(self) -> int:
+        """The sum of every decrease of the balance from one sample to the next, in uallo (top-ups
+        are not spending), summed by the database so a heartbeat reads one row, not the history.
+
+        A balance exceeds 64 bits (10 ALLO is 10**19 uallo), more than either database's integers
+        hold, and a float would round it: each sample is split into its digits above the last nine
+        and its last nine, both BIGINT, whose decreases are summed apart, then joined here exactly
+        (for any balance below 9.2 * 10**27 uallo, nine times the total supply of ALLO).
+        Written in the SQL that SQLite and PostgreSQL share (LAG over the time order, CAST, SUBSTR).
+        """
+        rows = self._query(
+            "SELECT COALESCE(SUM(hi_before - hi), 0) AS hi, COALESCE(SUM(lo_before - lo), 0) AS lo FROM ("
+            " SELECT hi, lo, LAG(hi) OVER (ORDER BY at) AS hi_before, LAG(lo) OVER (ORDER BY at) AS lo_before"
+            " FROM (SELECT at,"
+            " CASE WHEN LENGTH(uallo) > 9 THEN CAST(SUBSTR(uallo, 1, LENGTH(uallo) - 9) AS BIGINT) ELSE 0 END AS hi,"
+            " CASE WHEN LENGTH(uallo) > 9 THEN CAST(SUBSTR(uallo, LENGTH(uallo) - 8) AS BIGINT)"
+            " ELSE CAST(uallo AS BIGINT) END AS lo"
+            " FROM balances) AS split) AS pairs"
+            " WHERE hi_before > hi OR (hi_before = hi AND lo_before > lo)")
+        return int(rows[0]["hi"]) * _LOW_DIGITS + int(rows[0]["lo"])
 
     # -- internals -------------------------------------------------------------------------
 

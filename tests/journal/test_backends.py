@@ -153,6 +153,18 @@ def _performance_round_trip(j: Journal) -> None:
     assert j.balances() == [(1.0, big), (2.0, big - 7), (3.0, big - 9)]
     assert j.scores(67) == [(3.0, 0.2, -0.1), (4.0, 0.3, 0.0), (5.0, 0.1, -0.2)]
     assert j.scores(68) == [(3.0, None, None)]
+    # What the tracker still has to realize: confirmed, with a value and a height, no outcome yet.
+    for nonce in (90, 100, 110, 120, 130):
+        j.claim(67, nonce)
+        if nonce != 120:
+            j.record_prediction(67, nonce, value="0.01")
+        if nonce != 130:
+            j.mark_confirmed(67, nonce, txhash=f"T{nonce}", height=None if nonce == 90 else nonce + 1)
+    j.claim(68, 140)
+    j.record_prediction(68, 140, value="0.02")
+    j.mark_confirmed(68, 140, txhash="T140", height=141)
+    assert [e.nonce for e in j.unrealized(67)] == [110]  # 90: no height, 100: realized, 120: no value, 130: open
+    assert [(e.nonce, e.txhash) for e in j.unrealized(68)] == [(140, "T140")]
 
 
 def test_performance_tables_on_sqlite(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from allora_worker.chain import errors as chain_errors
 from allora_worker.chain.client import ChainClient
 from allora_worker.chain.scores import inferer_score_ema, lowest_inferer_score, network_inference_at
-from allora_worker.journal import CONFIRMED, Journal, Performance
+from allora_worker.journal import Entry, Journal, Performance
 from allora_worker.logging_setup import get_logger
 from allora_worker.market.errors import DataUnavailable, MarketError
 from allora_worker.model.losses import LossFn, UnknownLossMethod, loss_function
@@ -91,9 +91,7 @@ class PerformanceTracker:
 
     async def _realize(self, runtime: TopicRuntime) -> None:
         topic_id = runtime.topic_id
-        done = {p.nonce for p in self.journal.performances(topic_id)}
-        pending = [e for e in self.journal.entries(topic_id=topic_id, states=(CONFIRMED,))
-                   if e.nonce not in done and e.value is not None and e.height is not None]
+        pending = self.pending(topic_id)
         if not pending:
             return
         if topic_id not in self._loss_method:
@@ -144,8 +142,18 @@ class PerformanceTracker:
         log.warning("topic %d: realized losses are not computed (scores, balance and runway are): %s",
                     topic_id, why)
 
+    def pending(self, topic_id: int) -> list[Entry]:
+        """The topic's accepted submissions not realized yet, oldest first. Only these rows are
+        read: loading every submission and outcome each heartbeat grew the daemon with its history."""
+        return self.journal.unrealized(topic_id)
+
+    def summary(self) -> dict[str, object]:
+        """What `export` publishes: the totals and latest values, without the recent rows and the
+        histories the status page and `report` show (the metrics show none of them)."""
+        return summarize(self.journal, [r.topic_id for r in self.runtimes], recent=0, history=False)
+
     def export(self) -> None:
-        summary = summarize(self.journal, [r.topic_id for r in self.runtimes])
+        summary = self.summary()
         m = self.metrics
         for topic_id, t in summary["topics"].items():  # type: ignore[attr-defined]
             label = str(topic_id)
