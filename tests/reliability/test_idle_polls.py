@@ -2,7 +2,8 @@
 is due (worker/scheduler.py, TopicLoop.next_sleep): each poll is two gRPC requests, and the plain
 cadence (a quarter of a window) made ~5 of them per epoch, most of them after the submission.
 And while a tx is confirmed, GetTx is asked once a block, not twice. Counted at the devnet per
-window, every window still filled."""
+window, every window still filled. A look before the next window is due reads only the open
+nonces (TopicLoop._early): one request, not two."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ def test_a_settled_window_is_polled_again_only_when_the_next_is_due_and_a_tx_loo
     # The plain cadence makes ~5 polls per window here; sleeping to the next opening 1-3 (one that
     # finds the window open, the next one after the submission was confirmed, at most one early look).
     assert made["GetUnfulfilledWorkerNonces"] / WINDOWS <= 3.5, made
+    # An early look (woken by the 0.75-window cap before the next window is due) asks for the open
+    # nonces only: the height is read by the poll that finds the window open (2.0 per window when
+    # every look read both).
+    assert made["GetLatestBlock"] / WINDOWS <= 1.5, made
     # GetTx once a block, the first look a block after the send (scheduler.confirm_cadence,
     # ChainClient.confirm): ~1 per window here, twice a block from the send made ~2-2.5.
     assert made["GetTx"] / WINDOWS <= 1.6, made

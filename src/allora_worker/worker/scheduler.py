@@ -177,6 +177,9 @@ class TopicLoop:
         # until the next window opens (see next_sleep).
         self._all_done = False
         self._awaited: tuple[int, int] | None = None  # (expected opening height, highest nonce then)
+        # True when the next poll wakes before the awaited window is expected to open (next_sleep):
+        # it asks for the open nonces only, and for the height only when they show something new.
+        self._early_look = False
 
     @property
     def topic_id(self) -> int:
@@ -221,7 +224,12 @@ class TopicLoop:
         """
         normal = self.poll_seconds()
         idle = self._seconds_to_next_window()
-        return normal if idle is None or idle <= normal else idle
+        sleep = normal if idle is None or idle <= normal else idle
+        # A look capped short of the awaited opening (MAX_POLL_SECONDS, 0.75 of a window) is there
+        # to catch a window that opens early; poll_once then reads only the open nonces.
+        until = self.blocks.seconds_until(self._awaited[0]) if idle is not None and self._awaited else None
+        self._early_look = until is not None and until > sleep
+        return sleep
 
     def _seconds_to_next_window(self) -> float | None:
         if not self._all_done or self.schedule != "nonce" or self.runtime.settings.poll_seconds is not None:
@@ -315,6 +323,7 @@ class TopicLoop:
     async def poll_once(self, *, newest_only: bool = False) -> list[CycleResult]:
         client = self.shared.client
         self.polls += 1
+        early, self._early_look = self._early_look, False
         self._all_done = False  # set again only by a poll that completes and finds nothing left
         if not self._topic_read or self.polls % 100 == 1:
             await self._refresh_topic()
@@ -322,7 +331,15 @@ class TopicLoop:
         # poll instead of two (a node answering in seconds costs a window's margin per trip).
         # With entries in flight the nonces are read after reconciling them, as before.
         in_flight = any(e.topic_id == self.topic_id for e in self.shared.journal.in_flight())
-        nonces = None if in_flight else asyncio.ensure_future(client.open_nonces(self.topic_id))
+        nonces: asyncio.Future[list[int]] | None
+        if early and not in_flight and not newest_only:
+            looked = await self._early(client)
+            if looked is None:
+                return []
+            nonces = asyncio.get_running_loop().create_future()
+            nonces.set_result(looked)
+        else:
+            nonces = None if in_flight else asyncio.ensure_future(client.open_nonces(self.topic_id))
         try:
             return await self._poll_with(client, nonces, in_flight, newest_only)
         finally:
@@ -331,6 +348,22 @@ class TopicLoop:
             if nonces is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await nonces  # retrieved, so an unread failure is never logged as lost
+
+    async def _early(self, client: ChainClient) -> list[int] | None:
+        """An early look (next_sleep): the open nonces only, one request instead of two. None when
+        they show nothing new (every open nonce known and settled): the loop sleeps again. Else the
+        nonces, and the poll goes on as a whole one: the height (chain reset and chain id checks,
+        the block clock, windows that passed unseen) is read before anything is signed. Between
+        windows a look finds nothing new nearly always, so the height's request is the one saved:
+        on an hourly topic, ~120 looks an hour at the 30 s cap."""
+        open_nonces = await client.open_nonces(self.topic_id)
+        if max(open_nonces, default=0) > (self.highest_nonce or 0) or not self._settled(open_nonces):
+            return open_nonces
+        self.last_answer = time.monotonic()
+        self.shared.health.chain_answered()
+        self._say_waiting(open_nonces)
+        self._all_done = True
+        return None
 
     async def _poll_with(self, client: ChainClient, nonces: asyncio.Future[list[int]] | None, in_flight: bool,
                          newest_only: bool) -> list[CycleResult]:
