@@ -21,6 +21,7 @@ import pytest
 
 from allora_worker.devnet import DevnetThread, TopicConfig
 from allora_worker.journal import MISSED, Journal
+from allora_worker.worker.heartbeat import read_heartbeat
 from harness.daemon import BINARY, DaemonProcess, devnet_config, wait_until, write_worker_config
 from tests.conftest import TEST_ADDRESS
 
@@ -108,6 +109,36 @@ def test_chain_outage_of_four_windows_turns_healthz_503_then_200_with_few_lines(
         assert sum(bool(re.search("❌|ERROR", line)) for line in during) >= 1
         metrics = daemon.text()
         assert "Traceback" not in metrics
+
+
+def test_the_periodic_heartbeat_does_not_rewrite_an_unchanged_heartbeat_file(
+        tmp_path: Path, bundle_dir: Path, mnemonic_file: Path) -> None:
+    # 80 s epochs with 2 s windows: between windows nothing the file says changes, and the loop's
+    # iterations refresh it every health.stall_seconds / 4 (7.5 s here). A HEARTBEAT every 0.4 s
+    # that forced a rewrite made one new file per heartbeat (worker/service.py _heartbeat).
+    topic = TopicConfig(id=67, metadata="t", epoch_length=400, worker_submission_window=10, ground_truth_lag=400)
+    with DevnetThread(devnet_config(TEST_ADDRESS, [topic], block_time=BLOCK)) as dn:
+        state = tmp_path / "s"
+        config = write_worker_config(tmp_path / "w.toml", grpc_url=dn.grpc_url, state_dir=state,
+                                     bundle=bundle_dir, epoch_seconds=400 * BLOCK, extra={"heartbeat_seconds": 0.4})
+        daemon = DaemonProcess(config, mnemonic_file=mnemonic_file, output=tmp_path / "o.log")
+        try:
+            daemon.wait_for_line("DAEMON MODE STARTED", 120)
+            daemon.wait_for_line("HEARTBEAT", 60, count=2)
+            before = daemon.text().count("HEARTBEAT:")
+            written: set[float] = set()  # each rewrite stamps its own `time`
+            end = time.monotonic() + 3.0
+            while time.monotonic() < end:
+                beat = read_heartbeat(state)
+                if beat is not None:
+                    written.add(float(beat["time"]))
+                time.sleep(0.02)
+            beats = daemon.text().count("HEARTBEAT:") - before
+        finally:
+            assert daemon.stop() == 0, daemon.text()[-3000:]
+    assert beats >= 4, daemon.text()[-3000:]
+    # One refresh at most, plus what a window that happened to open changed (a cycle, an outcome).
+    assert len(written) <= 3, (len(written), beats)
 
 
 def test_status_running_paused_crashed_stopped(tmp_path: Path, bundle_dir: Path, mnemonic_file: Path) -> None:

@@ -650,7 +650,10 @@ class WorkerService:
             last_tx = self.counters.last_tx_hashes[-1] if self.counters.last_tx_hashes else "none"
             log.info("💓 HEARTBEAT: up %s, %d cycles, outcomes: %s, last tx %s",
                      _duration(self.counters.uptime_seconds), self.counters.cycles, outcomes, last_tx)
-            self._beat(force=True)
+            # Not forced: the file says nothing the line above changed, and the loop's iterations
+            # keep it fresh (HeartbeatFile.refresh_s). A forced rewrite here was one file creation
+            # and rename per heartbeat, i.e. per window on an hourly topic.
+            self._beat()
 
     def _space_check(self) -> Callable[[], None] | None:
         """The free-space reserve of the SQLite journal's disk (a PostgreSQL journal keeps its own)."""
