@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,37 @@ def test_verify_detects_a_change_after_loading(ridge_bundle: Path, tmp_path: Pat
     (copy / "model.json").unlink()
     with pytest.raises(BundleIntegrityError):
         b.verify()
+
+
+def test_verify_rehashes_only_a_file_whose_stat_moved(ridge_bundle: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # verify() runs before every cycle: an unchanged multi-MB model must not be hashed each time.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in ridge_bundle.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    b = load_bundle(copy)
+    b.verify()  # the copies are brand new: hashed, not trusted by stat yet
+    time.sleep(1.1)  # a second after the last change the stat signature is trusted
+    hashed: list[str] = []
+    real = bundle_mod.sha256_file
+    monkeypatch.setattr(bundle_mod, "sha256_file", lambda path: hashed.append(path.name) or real(path))
+    for _ in range(3):
+        b.verify()
+    assert sorted(hashed) == sorted(b.file_hashes), hashed  # once each, then by stat only
+    # Rewritten in place with the same size and its mtime put back: the ctime still moves.
+    model = copy / "model.json"
+    before = model.stat()
+    data = model.read_bytes()
+    flipped = data.replace(b"1", b"2", 1) if b"1" in data else data.replace(b"0", b"9", 1)
+    assert len(flipped) == len(data) and flipped != data
+    with model.open("r+b") as handle:
+        handle.write(flipped)
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(BundleIntegrityError, match=r"model\.json changed"):
+        b.verify()
+    model.write_bytes(data)  # put back: verifies again, by hash
+    b.verify()
 
 
 def test_pinned_hash(ridge_bundle: Path) -> None:

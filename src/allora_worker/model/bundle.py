@@ -15,7 +15,9 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,6 +132,10 @@ def write_bundle(
     return out
 
 
+# How old a file's last change must be before verify() trusts its stat signature instead of its hash.
+_SETTLED_NS = 1_000_000_000
+
+
 @dataclass
 class LoadedBundle:
     """A verified bundle, ready to predict. Build it with `load_bundle`."""
@@ -139,6 +145,11 @@ class LoadedBundle:
     model: Any  # a Model, or a legacy estimator adapter
     content_hash: str
     file_hashes: dict[str, str] = field(repr=False)
+    # Each file's (inode, size, mtime, ctime) when its hash last matched: verify() re-hashes only a
+    # file whose signature moved. A rewrite in place or a file renamed over it moves the ctime,
+    # which no writer can set back; a signature is kept only once its ctime is a second old, so a
+    # second write within the filesystem's timestamp tick cannot hide behind the first ("racy" files).
+    _matched: dict[str, tuple[int, int, int, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def history_hours(self) -> int:
@@ -170,13 +181,29 @@ class LoadedBundle:
         return f"{self.path} ({fmt}, hash {self.content_hash[:12]}, horizon {self.horizon_hours} h)"
 
     def verify(self) -> None:
-        """Re-hash every file; raise BundleIntegrityError if any changed since loading."""
+        """Raise BundleIntegrityError if any file changed since loading.
+
+        Runs before every cycle, on the event loop: a file is re-hashed only when its stat signature
+        moved since its hash last matched (re-hashing a multi-MB model every cycle cost ms of CPU
+        for nothing). The signature is taken before hashing, so a change during the hash moves it
+        again and is hashed at the next call."""
         for name, expected in self.file_hashes.items():
             path = self.path / name
-            if not path.is_file():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):
+                self._matched.pop(name, None)
                 raise BundleIntegrityError(f"bundle file {path} has disappeared")
+            signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if self._matched.get(name) == signature:
+                continue
             if sha256_file(path) != expected:
+                self._matched.pop(name, None)
                 raise BundleIntegrityError(f"bundle file {path} changed since it was loaded")
+            if time.time_ns() - st.st_ctime_ns > _SETTLED_NS:
+                self._matched[name] = signature
 
     def predict_features(self, features: pd.DataFrame) -> np.ndarray:
         """Predictions for rows of a `compute_features` frame (rows with NaN give NaN)."""
