@@ -238,3 +238,56 @@ def test_a_loop_run_once_returns_its_results(journal: Journal) -> None:
     # `--once` decides its exit code from them.
     result = CycleResult(67, 1000, "accepted")
     assert asyncio.run(_running_loop(journal, lambda loop, stop: [result]).run(once=True)) == [result]
+
+
+def test_an_early_look_reads_only_the_nonces_unless_it_comes_back_from_a_pause(
+        clock: FakeMonotonic, journal: Journal) -> None:
+    """A look woken before the next window is due asks for the open nonces alone; one that comes
+    more than a window after the last answer (the process was paused) is a whole poll, so the
+    windows that passed are journaled with that cause (worker/scheduler.py TopicLoop._early)."""
+    asked: list[str] = []
+    timing = TopicTiming("blocks", 20, 16)
+
+    async def open_nonces(_topic: int) -> list[int]:
+        asked.append("nonces")
+        return [loop.highest_nonce or 0]  # the window just filled, still open
+
+    async def latest_height() -> int:
+        asked.append("height")
+        raise _WholePoll
+
+    client = SimpleNamespace(confirm_timeout_s=60.0, timing=lambda _topic: timing, open_nonces=open_nonces,
+                             latest_height=latest_height)
+    shared = Shared(client=client, journal=journal, metrics=WorkerMetrics(), health=HealthState(),  # type: ignore[arg-type]
+                    counters=RunCounters(), cycles=CycleCounter(), stop=asyncio.Event())
+    loop = TopicLoop(SimpleNamespace(topic_id=67, settings=SimpleNamespace(poll_seconds=None)), shared)  # type: ignore[arg-type]
+    loop._topic_read, loop.polls = True, 1  # the topic was read (every 100th poll reads it again)
+    loop.blocks.observe(200)
+    clock.now += 2.0
+    loop.blocks.observe(210)  # 0.2 s blocks, 3.2 s windows
+    loop.highest_nonce, loop.last_answer = 200, clock.now
+    _confirm(journal, 200)
+    loop._all_done = True
+    assert loop.next_sleep() == pytest.approx(2.1) and loop._early_look is False  # wakes after the opening
+    clock.now += 2.2
+    loop.blocks.observe(221)
+    loop.highest_nonce, loop.last_answer = 220, clock.now
+    _confirm(journal, 220)  # filled; 240 is 19 blocks away: the 0.75-window cap wakes it first
+    assert loop.next_sleep() == pytest.approx(0.75 * 3.2) and loop._early_look is True
+    clock.now += 2.4
+    assert asyncio.run(loop.poll_once()) == [] and asked == ["nonces"]
+    assert loop._all_done and loop.last_answer == clock.now
+    clock.now += 1.6
+    loop.blocks.observe(241)
+    loop.highest_nonce, loop.last_answer = 240, clock.now
+    _confirm(journal, 240)
+    assert loop.next_sleep() == pytest.approx(0.75 * 3.2) and loop._early_look is True
+    clock.now += 30.0  # SIGSTOP during that sleep: it wakes long after a window
+    asked.clear()
+    with pytest.raises(_WholePoll):
+        asyncio.run(loop.poll_once())
+    assert asked == ["nonces", "height"]
+
+
+class _WholePoll(Exception):
+    """Raised by the fake height query: the poll went on as a whole one."""

@@ -359,6 +359,11 @@ class TopicLoop:
         open_nonces = await client.open_nonces(self.topic_id)
         if max(open_nonces, default=0) > (self.highest_nonce or 0) or not self._settled(open_nonces):
             return open_nonces
+        # Back from longer than a window without an answer (the process paused or stalled): a
+        # whole poll, so the windows that passed meanwhile are journaled with that cause.
+        window_s = self._window_seconds()
+        if self.last_answer is None or window_s is None or time.monotonic() - self.last_answer > window_s:
+            return open_nonces
         self.last_answer = time.monotonic()
         self.shared.health.chain_answered()
         self._say_waiting(open_nonces)
