@@ -9,7 +9,7 @@ for seed in ${SEEDS:-1 2 3}; do
     H=$([ $V = A ] && echo $HA || echo $HB)
     echo "$(date -u +%H:%M:%S) start $V $H seed $seed load $(cut -d' ' -f1-3 /proc/loadavg)" >> $LOG
     ( cd /tmp/lean2/$V && PYTHONPATH=/tmp/lean2/$V/src nice /work/wt-lean2/.venv/bin/python bench/soak.py --windows 30 --profile mild --block-time 0.2 --epoch-length 20 \
-        --driver both --seed $seed --workdir /tmp/lean2/camp-$TAG/$V-$seed --json $OUT/soak-mild-30-both.$H.seed$seed.json > $OUT/soak-mild-30-both.$H.seed$seed.out 2>&1 )
+        --driver both --seed $seed --workdir /tmp/lean2/camp-$TAG/$V-$seed --json $OUT/soak-mild-30-both.$H.$TAG.seed$seed.json > $OUT/soak-mild-30-both.$H.$TAG.seed$seed.out 2>&1 )
     echo "$(date -u +%H:%M:%S) end   $V $H seed $seed rc $? load $(cut -d' ' -f1-3 /proc/loadavg)" >> $LOG
   done
 done
