@@ -48,7 +48,7 @@ def second_half_rss(series: list[list[float]]) -> float:
 
 # Window ranges of a long run's RSS: before the first horizon passes (no realized loss yet) and
 # after it, where "no growth" is judged. Printed only for runs that reach the range's end.
-RSS_RANGES = ((10, 160), (200, 500))
+RSS_RANGES = ((10, 160), (200, 500), (500, 1000))
 
 
 def slope_per_100(points: list[tuple[float, float]]) -> float:
