@@ -48,3 +48,13 @@ def postgres_server() -> Iterator[object]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture()
+def pg_url(postgres_server: object, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh database on the session's PostgreSQL, with the journal's password in the environment."""
+    from allora_worker.journal_pg import PASSWORD_ENV
+    from harness.postgres import PLANTED_PASSWORD
+
+    monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)
+    return str(postgres_server.url(postgres_server.fresh_database()))  # type: ignore[attr-defined]

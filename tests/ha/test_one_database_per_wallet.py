@@ -15,9 +15,8 @@ import pytest
 
 from allora_worker.exitcodes import EXIT_PREFLIGHT
 from allora_worker.journal_guard import JournalRefused
-from allora_worker.journal_pg import PASSWORD_ENV, Lease, PostgresJournal
+from allora_worker.journal_pg import Lease, PostgresJournal
 from harness.daemon import wait_until
-from harness.postgres import PLANTED_PASSWORD, PgServer
 from tests.conftest import TEST_ADDRESS
 from tests.ha.conftest import Pair
 
@@ -27,12 +26,6 @@ OTHER_ADDRESS = "allo1other000000000000000000000000000000"  # only compared as t
 CHAIN = "allora-devnet-1"
 
 pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture()
-def pg_url(postgres_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)
-    return postgres_server.url(postgres_server.fresh_database())
 
 
 def test_the_database_belongs_to_the_first_wallet_and_chain_that_open_it(pg_url: str) -> None:

@@ -15,15 +15,6 @@ from allora_worker.secrets import redact
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture()
-def pg_url(postgres_server, monkeypatch: pytest.MonkeyPatch) -> str:
-    from allora_worker.journal_pg import PASSWORD_ENV
-    from harness.postgres import PLANTED_PASSWORD
-
-    monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)
-    return postgres_server.url(postgres_server.fresh_database())
-
-
 def test_an_unnumbered_sqlite_journal_is_adopted_with_its_rows(tmp_path: Path) -> None:
     # A journal written before migrations were numbered: the version-1 tables, no version table.
     path = tmp_path / "journal.sqlite"

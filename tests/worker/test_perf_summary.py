@@ -157,15 +157,6 @@ def test_the_summary_from_the_databases_totals_is_the_whole_historys_on_sqlite(t
         _check_equivalence(journal)
 
 
-@pytest.fixture()
-def pg_url(postgres_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    from allora_worker.journal_pg import PASSWORD_ENV
-    from harness.postgres import PLANTED_PASSWORD
-
-    monkeypatch.setenv(PASSWORD_ENV, PLANTED_PASSWORD)
-    return str(postgres_server.url(postgres_server.fresh_database()))
-
-
 def test_the_summary_from_the_databases_totals_is_the_whole_historys_on_postgres(pg_url: str) -> None:
     from allora_worker.journal_pg import PostgresJournal
 
